@@ -1,0 +1,162 @@
+"""Shared fixtures: an app with its own instance folder and database, users, a login helper."""
+
+import os
+import shutil
+
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import text
+
+from webapp import create_app
+from webapp.auth.models import User
+from webapp.extensions import db
+
+from .helpers import AuthActions
+
+# Cheap argon2 parameters: the production ones cost 0.1 s per hash and tests hash a lot.
+FAST_HASH = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
+ADMIN_PASSWORD = "admin-password-123"
+MEMBER_PASSWORD = "member-password-123"
+POSTGRES_URL = os.environ.get("DATABASE_URL", "")
+ON_POSTGRES = POSTGRES_URL.startswith("postgresql")
+
+
+def base_config(instance_path, **extra):
+    """Configuration every test app starts from."""
+    return {
+        "INSTANCE_PATH": str(instance_path),
+        "TESTING": True,
+        "ARGON2_PARAMS": FAST_HASH,
+        "SMTP_ALLOW_LOOPBACK": True,
+        **extra,
+    }
+
+
+def _migrate(app):
+    with app.app_context():
+        upgrade(directory=app.extensions["migrate"].directory)
+        db.session.remove()
+        db.engine.dispose()
+
+
+def reset_postgres(url):
+    """Drop everything in the PostgreSQL test database (leaves it clean for the next run)."""
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def schema_template(tmp_path_factory):
+    """Migrate once per run: a SQLite file to copy, or the PostgreSQL schema itself."""
+    folder = tmp_path_factory.mktemp("template")
+    if ON_POSTGRES:
+        reset_postgres(POSTGRES_URL)
+    _migrate(create_app(base_config(folder)))
+    yield folder / "webapp.sqlite"
+    if ON_POSTGRES:
+        reset_postgres(POSTGRES_URL)
+
+
+def _empty_postgres_tables(app):
+    with app.app_context():
+        tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+        with db.engine.begin() as conn:
+            # The replica role skips the audit table's refuse-TRUNCATE trigger, for tests only.
+            conn.execute(text("SET LOCAL session_replication_role = replica"))
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        db.engine.dispose()
+
+
+@pytest.fixture
+def make_app(tmp_path, schema_template):
+    """Factory for apps sharing this test's instance folder and fresh database."""
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    if not ON_POSTGRES:
+        shutil.copy(schema_template, instance / "webapp.sqlite")
+    apps = []
+
+    def make(**extra):
+        app = create_app(base_config(instance, **extra))
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+    if ON_POSTGRES and apps:
+        _empty_postgres_tables(apps[0])
+
+
+@pytest.fixture
+def app(make_app):
+    """The app under test, with CSRF on as in production."""
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+def add_user(app, email, password, role="member", name="", active=True):
+    """Insert a user directly and return its id."""
+    with app.app_context():
+        user = User(email=email, name=name, role=role, active=active)
+        user.set_password(password)
+        db.session.add(user)
+        db.session.commit()
+        return user.id
+
+
+class Account:
+    """A user's login details for tests."""
+
+    def __init__(self, user_id, email, password):
+        self.id, self.email, self.password = user_id, email, password
+
+
+@pytest.fixture
+def admin(app):
+    email = "ada.admin@example.com"
+    return Account(
+        add_user(app, email, ADMIN_PASSWORD, "admin", "Ada Admin"), email, ADMIN_PASSWORD
+    )
+
+
+@pytest.fixture
+def member(app):
+    email = "max.member@example.com"
+    return Account(
+        add_user(app, email, MEMBER_PASSWORD, "member", "Max Member"), email, MEMBER_PASSWORD
+    )
+
+
+@pytest.fixture
+def auth(client):
+    """Log in and out through the real forms."""
+    return AuthActions(client)
+
+
+@pytest.fixture
+def admin_client(client, auth, admin):
+    auth.login(admin.email, admin.password)
+    return client
+
+
+@pytest.fixture
+def member_client(client, auth, member):
+    auth.login(member.email, member.password)
+    return client

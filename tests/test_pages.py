@@ -1,0 +1,64 @@
+"""Site-wide behaviour: headers, error pages, the health check."""
+
+import pytest
+from flask import Blueprint
+
+
+def test_security_headers_on_every_page(client):
+    for path in ("/login", "/healthz", "/no-such-page"):
+        headers = client.get(path).headers
+        csp = headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp
+        assert "unsafe-inline" not in csp
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["Referrer-Policy"]
+
+
+def test_pages_have_no_inline_scripts_or_cdn(admin_client):
+    for path in ("/", "/admin/users", "/admin/settings", "/admin/audit"):
+        page = admin_client.get(path).get_data(as_text=True)
+        assert "<script>" not in page and "onclick=" not in page and "style=" not in page
+        assert "cdn" not in page.lower()
+
+
+def test_bootstrap_is_served_locally(client):
+    page = client.get("/login").get_data(as_text=True)
+    assert "/bootstrap/static/css/bootstrap.min.css" in page
+    assert client.get("/bootstrap/static/css/bootstrap.min.css").status_code == 200
+
+
+def test_404_page(client):
+    response = client.get("/no-such-page")
+    assert response.status_code == 404
+    assert "Page not found" in response.get_data(as_text=True)
+
+
+@pytest.fixture
+def broken_app(make_app):
+    app = make_app()
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    bp = Blueprint("broken", __name__)
+
+    @bp.route("/boom")
+    def boom():
+        raise RuntimeError("secret-internal-detail")
+
+    app.register_blueprint(bp)
+    return app
+
+
+def test_500_page_shows_reference_not_trace(broken_app, caplog):
+    response = broken_app.test_client().get("/boom")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 500
+    assert "Error reference" in page
+    assert "secret-internal-detail" not in page and "Traceback" not in page
+    reference = page.split('id="error-reference">')[1].split("<")[0]
+    assert reference in caplog.text
+
+
+def test_healthz_reports_database(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["status"] == "ok" and body["database"]["ok"] is True

@@ -1,0 +1,52 @@
+"""The Email Service of the BI platform: ``create_app`` wires every feature together."""
+
+import logging
+import os
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from . import audit, auth, database, health, pages
+from .config import Defaults, from_environment
+from .extensions import bootstrap, csrf, limiter, login_manager
+
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def create_app(config=None):
+    """Build the app; ``config`` (a mapping) wins over the environment."""
+    overrides = dict(config or {})
+    instance_path = overrides.pop("INSTANCE_PATH", None) or os.environ.get("INSTANCE_PATH")
+    app = Flask(
+        __name__,
+        instance_path=instance_path or os.path.join(PROJECT_ROOT, "instance"),
+        template_folder="../templates",
+        static_folder="../static",
+    )
+    app.config.from_object(Defaults)
+    app.config.update(from_environment(app.instance_path))
+    app.config.update(overrides)
+    register_extensions(app)
+    register_features(app)
+    pages.register(app)
+    health.register(app)
+    return app
+
+
+def register_extensions(app):
+    """Bind the extension objects and the database rules."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if app.config["TRUSTED_PROXIES"]:
+        n = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)
+    database.register_database(app)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    bootstrap.init_app(app)
+
+
+def register_features(app):
+    """One ``register`` call per feature package, in dependency order."""
+    auth.register(app)
+    audit.register(app)

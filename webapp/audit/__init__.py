@@ -1,0 +1,21 @@
+"""Append-only audit events, their hash chain, the review page, CSV export and ``audit verify``."""
+
+from ..auth import add_settings_section
+from ..auth.signals import account_event
+from . import cli, routes
+from .record import record_event
+
+__all__ = ["record_event", "register"]
+
+
+def _record_account_event(action, target, changes, actor):
+    record_event(action, target=target, changes=changes, actor=actor)
+
+
+def register(app):
+    """Add the review pages, the CLI, and record every account event."""
+    # weak=False: the receiver must live as long as the process, not as long as a reference.
+    account_event.connect(_record_account_event, weak=False)
+    app.register_blueprint(routes.bp)
+    app.cli.add_command(cli.audit_group)
+    add_settings_section(app, "Audit log", "audit.review", "Every change and security event.")

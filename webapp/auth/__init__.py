@@ -1,0 +1,21 @@
+"""Users, roles, login/logout, first-run setup and ``admin_required``."""
+
+from . import (
+    access,  # noqa: F401  (registers the Flask-Login user loader)
+    cli,
+    routes,
+    users,
+)
+from .access import admin_required, admin_view
+from .users import add_member_link, add_settings_section
+
+__all__ = ["admin_required", "admin_view", "add_member_link", "add_settings_section", "register"]
+
+
+def register(app):
+    """Add the auth blueprints and the ``create-user`` command."""
+    app.register_blueprint(routes.bp)
+    app.register_blueprint(users.bp)
+    app.context_processor(users.navigation)
+    app.cli.add_command(cli.create_user_command)
+    add_settings_section(app, "Users", "users.user_list", "Accounts, roles and access.")

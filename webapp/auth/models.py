@@ -1,0 +1,102 @@
+"""Users, roles and server-side login sessions."""
+
+import contextlib
+import hashlib
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
+from flask_login import UserMixin
+
+from ..extensions import db
+from ..timeutil import utcnow
+
+ROLES = ("admin", "member")
+
+
+def _hasher():
+    return PasswordHasher(**current_app.config["ARGON2_PARAMS"])
+
+
+class User(UserMixin, db.Model):
+    """A person who logs in: an administrator or a member."""
+
+    __tablename__ = "users"
+
+    id = db.Column(db.Integer, primary_key=True)
+    # Stored lower-cased, so the unique constraint is case-insensitive on every database.
+    email = db.Column(db.String(254), nullable=False, unique=True)
+    name = db.Column(db.String(100), nullable=False, default="")
+    password_hash = db.Column(db.String(255), nullable=False)
+    role = db.Column(db.String(10), nullable=False, default="member")
+    active = db.Column(db.Boolean, nullable=False, default=True)
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (db.CheckConstraint("role IN ('admin', 'member')", name="role"),)
+
+    def __repr__(self):
+        return f"<User {self.id} {self.email!r} {self.role}>"
+
+    @property
+    def is_active(self):
+        return bool(self.active)
+
+    @property
+    def is_admin(self):
+        return self.role == "admin"
+
+    @property
+    def label(self):
+        """How the user is shown: name and email, or just the email."""
+        return f"{self.name} <{self.email}>" if self.name else self.email
+
+    def set_password(self, password):
+        """Store an argon2id hash of ``password``."""
+        self.password_hash = _hasher().hash(password)
+
+    def check_password(self, password):
+        """True when ``password`` matches the stored hash."""
+        try:
+            return _hasher().verify(self.password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+
+def dummy_password_check(password):
+    """Spend the time of a real check, so unknown emails cannot be told apart by timing."""
+    hasher = _hasher()
+    reference = current_app.extensions.get("dummy_password_hash")
+    if reference is None:
+        reference = current_app.extensions["dummy_password_hash"] = hasher.hash("-")
+    with contextlib.suppress(VerificationError, InvalidHashError):
+        hasher.verify(reference, password)
+
+
+class LoginSession(db.Model):
+    """One server-side login; deleting the row ends the session even if its cookie is replayed."""
+
+    __tablename__ = "login_sessions"
+
+    id = db.Column(db.String(64), primary_key=True)  # SHA-256 of the token kept in the cookie
+    user_id = db.Column(
+        db.Integer, db.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+
+    @staticmethod
+    def digest(token):
+        """The stored form of a session token."""
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    @classmethod
+    def start(cls, user):
+        """Create a session row for ``user`` and return the token for the cookie."""
+        token = secrets.token_urlsafe(32)
+        db.session.add(cls(id=cls.digest(token), user_id=user.id))
+        return token
+
+
+def normalize_email(email):
+    """The stored form of an email address: trimmed and lower-cased."""
+    return (email or "").strip().lower()

@@ -1,0 +1,94 @@
+"""Error pages, security headers and the session cookie's Secure flag."""
+
+import logging
+import secrets
+
+from flask import jsonify, render_template, request
+from flask.sessions import SecureCookieSessionInterface
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger("webapp.errors")
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+TITLES = {
+    400: "Bad request",
+    401: "Not logged in",
+    403: "Access denied",
+    404: "Page not found",
+    405: "Method not allowed",
+    429: "Too many attempts",
+    500: "Something went wrong",
+}
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Mark the session cookie Secure whenever the request came over HTTPS."""
+
+    def get_cookie_secure(self, app):
+        return super().get_cookie_secure(app) or request.is_secure
+
+
+def _wants_json():
+    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+
+
+def _render_error(code, message=None, reference=None):
+    title = TITLES.get(code, "Error")
+    if _wants_json():
+        body = {"error": title, "message": message or title}
+        if reference:
+            body["reference"] = reference
+        return jsonify(body), code
+    template = "errors/403.html" if code == 403 else "errors/error.html"
+    return render_template(
+        template, code=code, title=title, message=message, reference=reference
+    ), code
+
+
+def handle_http_error(exc):
+    """Render an HTTP error with the site's layout (or JSON for API clients)."""
+    if isinstance(exc, CSRFError):
+        return _render_error(
+            400, "The form expired or was sent from elsewhere. Reload the page and try again."
+        )
+    if exc.code == 429:
+        return _render_error(
+            429, "Too many attempts in a short time. Wait a minute, then try again."
+        )
+    if exc.code in (400, 403, 404, 405, 401):
+        return _render_error(exc.code, None)
+    return exc
+
+
+def handle_unexpected(exc):
+    """Log the exception with a reference and show only the reference."""
+    if isinstance(exc, HTTPException):
+        return handle_http_error(exc)
+    reference = "E-" + secrets.token_hex(4).upper()
+    log.exception("unhandled error %s on %s %s", reference, request.method, request.path)
+    return _render_error(500, None, reference)
+
+
+def set_security_headers(response):
+    """Headers every response carries; admin pages are never cached."""
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    if request.path.startswith(("/admin", "/login", "/setup", "/account")):
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def register(app):
+    """Install error handlers, headers and the session interface."""
+    app.session_interface = SessionInterface()
+    app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(Exception, handle_unexpected)
+    app.after_request(set_security_headers)
