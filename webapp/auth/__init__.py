@@ -18,4 +18,6 @@ def register(app):
     app.register_blueprint(users.bp)
     app.context_processor(users.navigation)
     app.cli.add_command(cli.create_user_command)
-    add_settings_section(app, "Users", "users.user_list", "Accounts, roles and access.")
+    add_settings_section(
+        app, "Users", "users.user_list", "Accounts, roles and access.", match="users.user_"
+    )

@@ -12,10 +12,18 @@ from .signals import announce
 bp = Blueprint("users", __name__, url_prefix="/admin")
 
 
-def add_settings_section(app, title, endpoint, description):
-    """List a feature's page under Administrator Settings → Enterprise Settings."""
+def add_settings_section(app, title, endpoint, description, match=None):
+    """List a feature's page under Administrator Settings → Enterprise Settings.
+
+    ``match`` is the endpoint prefix of the section's pages (its blueprint by default).
+    """
     app.extensions.setdefault("settings_sections", []).append(
-        {"title": title, "endpoint": endpoint, "description": description}
+        {
+            "title": title,
+            "endpoint": endpoint,
+            "description": description,
+            "match": match or endpoint.split(".")[0] + ".",
+        }
     )
 
 
