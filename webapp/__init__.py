@@ -6,7 +6,7 @@ import os
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import audit, auth, database, health, pages
+from . import audit, auth, database, email_service, health, pages
 from .config import Defaults, from_environment
 from .extensions import bootstrap, csrf, limiter, login_manager
 
@@ -50,3 +50,4 @@ def register_features(app):
     """One ``register`` call per feature package, in dependency order."""
     auth.register(app)
     audit.register(app)
+    email_service.register(app)

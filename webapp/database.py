@@ -6,6 +6,7 @@ import os
 
 import click
 from flask import current_app, has_request_context, request
+from flask.cli import with_appcontext
 from flask_migrate import upgrade
 from sqlalchemy import event
 
@@ -69,6 +70,7 @@ def is_postgresql():
 
 
 @click.command("init-db")
+@with_appcontext
 def init_db_command():
     """Create or upgrade the schema to the latest migration."""
     upgrade(directory=current_app.extensions["migrate"].directory)

@@ -12,10 +12,11 @@ def normalized_address(value):
     if "," in value or ";" in value:
         raise ValueError("Enter exactly one email address.")
     try:
-        result = validate_email(value, check_deliverability=False)
+        # No DNS lookup (intranets), and ASCII only so every SMTP server can carry it.
+        result = validate_email(value, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
         raise ValueError(f"Enter a valid email address: {exc}") from None
-    return result.normalized.lower()
+    return result.ascii_email.lower()
 
 
 class OneEmailAddress:

@@ -1,0 +1,38 @@
+// Email Service page: provider presets fill the server fields; the plaintext
+// confirmation shows only for security "None". Without JavaScript, "Apply" does the same.
+(function () {
+  "use strict";
+  var form = document.getElementById("email-settings-form");
+  if (!form) { return; }
+  var preset = form.elements.namedItem("preset");
+  var presets = JSON.parse(preset.getAttribute("data-presets") || "{}");
+  var note = document.getElementById("preset-note");
+  var confirmation = document.getElementById("plaintext-confirmation");
+  var applyButton = document.getElementById("apply-preset");
+
+  function setSecurity(value) {
+    form.querySelectorAll("input[name=security]").forEach(function (radio) {
+      radio.checked = radio.value === value;
+    });
+    showConfirmation();
+  }
+
+  function showConfirmation() {
+    var chosen = form.querySelector("input[name=security]:checked");
+    confirmation.classList.toggle("d-none", !chosen || chosen.value !== "none");
+  }
+
+  preset.addEventListener("change", function () {
+    var chosen = presets[preset.value];
+    note.classList.toggle("d-none", !chosen);
+    note.textContent = chosen ? chosen.note : "";
+    if (!chosen) { return; }
+    form.elements.namedItem("smtp_host").value = chosen.smtp_host;
+    form.elements.namedItem("smtp_port").value = chosen.smtp_port;
+    setSecurity(chosen.security);
+  });
+  form.querySelectorAll("input[name=security]").forEach(function (radio) {
+    radio.addEventListener("change", showConfirmation);
+  });
+  if (applyButton) { applyButton.classList.add("d-none"); }
+})();

@@ -1,0 +1,118 @@
+"""Test Connection: run the SMTP conversation step by step and explain the first failure."""
+
+import secrets
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from flask import current_app, render_template
+
+from ..timeutil import utcnow
+from .hints import SECURITY_NAMES, explain
+from .message import build_message
+from .transport import SmtpConversation, StepFailed
+
+SECURITY_LABELS = {"none": "None", "ssl": "SSL (implicit TLS)", "tls": "TLS (STARTTLS)"}
+
+
+@dataclass
+class Diagnosis:
+    """The outcome of a test: each step, and the failing one explained."""
+
+    ok: bool
+    reference: str
+    steps: list
+    failed_step: str | None = None
+    kind: str | None = None
+    hint: str | None = None
+    tls: str = ""
+    seconds: float = 0.0
+    sent: bool = False
+    checked_at: object = field(default_factory=utcnow)
+
+    def as_dict(self):
+        """The JSON form of DESIGN.md's Test Connection result."""
+        return {
+            "ok": self.ok,
+            "reference": self.reference,
+            "failed_step": self.failed_step,
+            "hint": self.hint,
+            "sent": self.sent,
+            "steps": [step.as_dict() for step in self.steps],
+        }
+
+
+def new_reference():
+    """A short id the admin can quote, also written into the test email."""
+    return "T-" + secrets.token_hex(4).upper()
+
+
+def conversation(params):
+    """An ``SmtpConversation`` configured from the app (timeout, loopback rule, CA bundle)."""
+    config = current_app.config
+    return SmtpConversation(
+        params,
+        timeout=config["SMTP_TIMEOUT"],
+        allow_loopback=config["SMTP_ALLOW_LOOPBACK"],
+        ca_bundle=config["SMTP_CA_BUNDLE"],
+        helo_name=urlsplit(config["BASE_URL"]).hostname or "localhost",
+    )
+
+
+def _test_message(params, sender_email, sender_name, test_email, reference, tls):
+    facts = {
+        "host": params.host,
+        "port": params.port,
+        "security": SECURITY_LABELS[params.security],
+        "tls": tls or "not encrypted",
+        "sent_at": utcnow().strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "reference": reference,
+    }
+    message = build_message(
+        sender_email=sender_email,
+        sender_name=sender_name,
+        to=[test_email],
+        subject=f"Test email from the BI platform ({reference})",
+        text=render_template("mail/test_connection.txt", **facts),
+        html=render_template("mail/test_connection.html", **facts),
+        headers={"Auto-Submitted": "auto-generated"},
+    )
+    return message.as_bytes()
+
+
+def diagnose_connection(params, *, sender_email, sender_name="", test_email=None):
+    """Run every step against the server; with ``test_email`` also send a test message."""
+    reference = new_reference()
+    started = time.monotonic()
+    conv = conversation(params)
+    result = Diagnosis(ok=False, reference=reference, steps=conv.steps)
+    try:
+        with conv:
+            conv.open()
+            if test_email:
+                message = _test_message(
+                    params, sender_email, sender_name, test_email, reference, conv.tls
+                )
+                conv.send(sender_email, [test_email], message)
+                result.sent = True
+        result.ok = True
+    except StepFailed as failure:
+        result.failed_step, result.kind = failure.step, failure.kind
+        result.hint = explain(
+            failure, params, sender=sender_email, recipient=test_email, timeout=conv.timeout
+        )
+    result.tls = conv.tls
+    result.seconds = round(time.monotonic() - started, 3)
+    return result
+
+
+def security_warning(port, security):
+    """A non-blocking warning for a port and protocol that rarely go together, or None."""
+    unusual = {(465, "tls"): "SSL", (587, "ssl"): "TLS", (25, "ssl"): "None or TLS"}
+    usual = unusual.get((port, security))
+    if usual is None:
+        return None
+    return (
+        f"Port {port} with {SECURITY_NAMES[security]} is unusual: this port normally uses "
+        f"{usual}. Test Connection will tell you if it works."
+    )

@@ -1,0 +1,90 @@
+"""The one Email Service settings row; its password is stored only encrypted."""
+
+from ..extensions import db
+from ..timeutil import utcnow
+from . import secrets
+
+SECURITY_MODES = ("none", "ssl", "tls")
+
+
+class EmailSettings(db.Model):
+    """How the platform reaches its outgoing mail server."""
+
+    __tablename__ = "email_settings"
+
+    id = db.Column(db.Integer, primary_key=True)
+    smtp_host = db.Column(db.String(253), nullable=False, default="")
+    smtp_port = db.Column(db.Integer, nullable=False, default=465)
+    security = db.Column(db.String(4), nullable=False, default="ssl")
+    sender_email = db.Column(db.String(254), nullable=False, default="")
+    sender_name = db.Column(db.String(100), nullable=False, default="")
+    login_name = db.Column(db.String(254), nullable=False, default="")
+    password_encrypted = db.Column(db.Text)
+    password_changed_at = db.Column(db.DateTime)
+    password_changed_by = db.Column(db.String(254))
+    test_email = db.Column(db.String(254), nullable=False, default="")
+    enabled = db.Column(db.Boolean, nullable=False, default=False)
+    version = db.Column(db.Integer, nullable=False, default=0)
+    updated_at = db.Column(db.DateTime)
+    updated_by = db.Column(db.String(254))
+
+    __table_args__ = (db.CheckConstraint("security IN ('none', 'ssl', 'tls')", name="security"),)
+
+    def __repr__(self):
+        # Never the password, not even encrypted.
+        return f"<EmailSettings {self.smtp_host}:{self.smtp_port} {self.security} v{self.version}>"
+
+    @property
+    def configured(self):
+        """True once a server and a sender are stored."""
+        return bool(self.smtp_host and self.sender_email)
+
+    @property
+    def effective_login(self):
+        """The SMTP login name: the stored one, or the sender email when blank."""
+        return self.login_name or self.sender_email
+
+    @property
+    def has_password(self):
+        return bool(self.password_encrypted)
+
+    def password(self):
+        """The decrypted password, None when none is stored; UndecryptableSecret if no key fits."""
+        if not self.password_encrypted:
+            return None
+        return secrets.decrypt(self.password_encrypted)
+
+    def password_readable(self):
+        """False when a password is stored that no configured key can decrypt."""
+        try:
+            self.password()
+        except secrets.UndecryptableSecret:
+            return False
+        return True
+
+    def set_password(self, plaintext, by):
+        """Store ``plaintext`` encrypted (None clears it), noting who changed it and when."""
+        self.password_encrypted = secrets.encrypt(plaintext) if plaintext else None
+        self.password_changed_at = utcnow()
+        self.password_changed_by = by
+
+
+BLANK = {
+    "smtp_host": "",
+    "smtp_port": 465,
+    "security": "ssl",
+    "sender_email": "",
+    "sender_name": "",
+    "login_name": "",
+    "test_email": "",
+    "enabled": False,
+    "version": 0,
+}
+
+
+def load_settings(for_update=False):
+    """The settings row; an unsaved blank one (version 0) before the first save."""
+    query = db.select(EmailSettings).where(EmailSettings.id == 1)
+    if for_update:
+        query = query.with_for_update()
+    return db.session.scalar(query) or EmailSettings(id=1, **BLANK)

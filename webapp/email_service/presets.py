@@ -1,0 +1,78 @@
+"""Provider presets: server, port and security of common mail providers, with their quirks."""
+
+from wtforms.fields.choices import SelectChoice
+
+AUTH_CODE_NOTE = (
+    "{name} needs the client authorization code, not your login password: enable "
+    "{service} in the webmail settings and use the code it gives you. After you change "
+    "the login password, get a new code."
+)
+
+PRESETS = {
+    "163": {
+        "label": "163 Mail",
+        "smtp_host": "smtp.163.com",
+        "smtp_port": 465,
+        "security": "ssl",
+        "note": AUTH_CODE_NOTE.format(name="163 Mail", service="POP3/SMTP or IMAP/SMTP"),
+    },
+    "qq": {
+        "label": "QQ Mail",
+        "smtp_host": "smtp.qq.com",
+        "smtp_port": 465,
+        "security": "ssl",
+        "note": AUTH_CODE_NOTE.format(name="QQ Mail", service="POP3/SMTP or IMAP/SMTP"),
+    },
+    "exmail": {
+        "label": "Tencent Exmail",
+        "smtp_host": "smtp.exmail.qq.com",
+        "smtp_port": 465,
+        "security": "ssl",
+        "note": "Use the full mailbox address as the login. With secure login enabled, "
+        "generate a client-specific password in the Exmail settings.",
+    },
+    "aliyun": {
+        "label": "Alibaba Mail (enterprise)",
+        "smtp_host": "smtp.qiye.aliyun.com",
+        "smtp_port": 465,
+        "security": "ssl",
+        "note": "Use the full mailbox address as the login; if three-party client security "
+        "is on, use the client password generated in the mailbox settings.",
+    },
+    "gmail": {
+        "label": "Gmail",
+        "smtp_host": "smtp.gmail.com",
+        "smtp_port": 465,
+        "security": "ssl",
+        "note": "Gmail needs an app password (Google Account → Security → 2-Step "
+        "Verification → App passwords); your normal password is refused.",
+    },
+    "office365": {
+        "label": "Outlook / Office 365",
+        "smtp_host": "smtp.office365.com",
+        "smtp_port": 587,
+        "security": "tls",
+        "note": "SMTP AUTH must be enabled for this mailbox in the Microsoft 365 admin "
+        "center. Exchange shows the mailbox's own name, not the sender name below.",
+    },
+    "local": {
+        "label": "Local development server (127.0.0.1:1025)",
+        "smtp_host": "127.0.0.1",
+        "smtp_port": 1025,
+        "security": "none",
+        "note": "For development only: a local test server such as aiosmtpd "
+        "(python -m aiosmtpd -n -l 127.0.0.1:1025). Needs SMTP_ALLOW_LOOPBACK=1.",
+    },
+}
+
+CHOICES = [SelectChoice("", "Choose a provider…")]
+CHOICES += [SelectChoice(key, p["label"]) for key, p in PRESETS.items()]
+CHOICES.append(SelectChoice("other", "Other"))
+
+
+def for_browser():
+    """The presets as the page's script needs them (no secrets here)."""
+    return {
+        key: {f: p[f] for f in ("smtp_host", "smtp_port", "security", "note")}
+        for key, p in PRESETS.items()
+    }

@@ -1,0 +1,121 @@
+"""Enterprise Settings → Email Service: the page, Save, and Test Connection."""
+
+from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from ..auth import admin_view
+from ..extensions import db, limiter
+from . import presets
+from .diagnosis import diagnose_connection
+from .forms import EmailSettingsForm
+from .models import load_settings
+from .service import record_test, save_settings
+
+bp = Blueprint("email_service", __name__, url_prefix="/admin/settings/email")
+
+
+def _per_admin():
+    return f"admin:{current_user.get_id() or request.remote_addr}"
+
+
+def _wants_json():
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json" and request.accept_mimetypes[best] > 0
+
+
+def _page(form, diagnosis=None, status=200, offer_unverified=False):
+    return (
+        render_template(
+            "email_service/settings.html",
+            form=form,
+            diagnosis=diagnosis,
+            presets=presets.for_browser(),
+            offer_unverified=offer_unverified,
+        ),
+        status,
+    )
+
+
+def _release_database():
+    # A check may take SMTP_TIMEOUT seconds: no transaction (and on SQLite no write
+    # lock) may stay open meanwhile. Nothing is pending here; this only ends the read.
+    db.session.commit()
+
+
+@bp.route("", methods=["GET"])
+@admin_view
+def settings_page():
+    """The form with the stored values; the password field is always empty."""
+    return _page(EmailSettingsForm(load_settings()))
+
+
+@bp.route("", methods=["POST"])
+@limiter.limit("30 per minute", key_func=_per_admin, scope="email-save")
+@admin_view
+def save():
+    """Validate, check the connection (no mail sent), then store; or apply a preset."""
+    form = EmailSettingsForm(load_settings())
+    if form.apply_preset.data:
+        return _apply_preset(form)
+    if not form.validate():
+        return _page(form)
+    verification = "not needed (service disabled)"
+    if form.enabled.data and not form.save_unverified.data:
+        params = form.smtp_params()
+        _release_database()
+        diagnosis = diagnose_connection(params, sender_email=form.sender_email.data)
+        if not diagnosis.ok:
+            return _page(form, diagnosis, offer_unverified=True)
+        verification = "passed"
+    elif form.enabled.data:
+        verification = "skipped"
+    row = load_settings(for_update=True)
+    form.stored = row
+    if not form.check_version():
+        return _page(form)
+    save_settings(row, form, current_user, verification)
+    db.session.commit()
+    flash(
+        "Email settings saved."
+        + (" The connection check passed." if verification == "passed" else ""),
+        "success",
+    )
+    return redirect(url_for("email_service.settings_page"))
+
+
+def _apply_preset(form):
+    """Fill server, port and security from the chosen preset (the no-JavaScript path)."""
+    preset = presets.PRESETS.get(form.preset.data)
+    if preset:
+        form.smtp_host.data = preset["smtp_host"]
+        form.smtp_port.data = preset["smtp_port"]
+        form.security.data = preset["security"]
+    elif form.preset.data != "other":
+        form.preset.errors = ["Choose one of the listed providers, or Other."]
+    return _page(form)
+
+
+@bp.route("/test", methods=["POST"])
+@limiter.limit("10 per minute", key_func=_per_admin, scope="email-test")
+@admin_view
+def test_connection():
+    """Run Test Connection with the unsaved form values; HTML, or JSON when asked."""
+    form = EmailSettingsForm(load_settings())
+    if not form.validate(for_test=True):
+        if _wants_json():
+            errors = {name: messages[0] for name, messages in form.errors.items()}
+            return jsonify({"ok": False, "errors": errors}), 400
+        return _page(form)
+    params = form.smtp_params()
+    _release_database()
+    diagnosis = diagnose_connection(
+        params,
+        sender_email=form.sender_email.data,
+        sender_name=form.sender_name.data or "",
+        test_email=form.test_email.data,
+    )
+    record_test(params, diagnosis)
+    db.session.commit()
+    if _wants_json():
+        return jsonify(diagnosis.as_dict())
+    return _page(form, diagnosis)
