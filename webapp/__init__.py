@@ -6,7 +6,7 @@ import os
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import audit, auth, database, email_service, health, pages
+from . import audit, auth, database, email_service, health, notifier, pages
 from .config import Defaults, from_environment
 from .extensions import bootstrap, csrf, limiter, login_manager
 
@@ -51,3 +51,4 @@ def register_features(app):
     auth.register(app)
     audit.register(app)
     email_service.register(app)
+    notifier.register(app)

@@ -73,3 +73,12 @@ class Defaults:
     RATELIMIT_HEADERS_ENABLED = True
     RATELIMIT_STRATEGY = "fixed-window"
     AUDIT_PAGE_SIZE = 50
+    # Notifier: a batch shares one SMTP connection; retries back off 30 s, 60 s, … up to an
+    # hour with full jitter, so 12 attempts span several hours (an hour's outage loses nothing).
+    NOTIFIER_BATCH_SIZE = 50
+    NOTIFIER_POLL_SECONDS = 2.0
+    NOTIFIER_MAX_ATTEMPTS = 12
+    NOTIFIER_BACKOFF_BASE = 30.0
+    NOTIFIER_BACKOFF_CAP = 3600.0
+    RESOURCE_CHECK_SECONDS = 60
+    API_MAX_BODY = 1024 * 1024

@@ -135,6 +135,19 @@ class EmailSettingsForm(FlaskForm):
             or self.effective_login != stored.effective_login
         )
 
+    def matches_stored(self):
+        """True when these values reach the stored server with the stored password."""
+        stored = self.stored
+        same_password = self.keeps_stored_password() or (
+            not self.password.data and not stored.has_password
+        )
+        return (
+            stored.version > 0
+            and not self._target_changed()
+            and self.security.data == stored.security
+            and same_password
+        )
+
     def keeps_stored_password(self):
         """True when the blank password field means "use the stored one"."""
         return not self.password.data and not self.remove_password.data and self.stored.has_password

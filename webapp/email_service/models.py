@@ -27,6 +27,10 @@ class EmailSettings(db.Model):
     version = db.Column(db.Integer, nullable=False, default=0)
     updated_at = db.Column(db.DateTime)
     updated_by = db.Column(db.String(254))
+    # Set by the notifier when the server refuses the login or the certificate: retrying
+    # each message is pointless until an administrator fixes the settings and a test passes.
+    hold_reason = db.Column(db.String(500))
+    held_since = db.Column(db.DateTime)
 
     __table_args__ = (db.CheckConstraint("security IN ('none', 'ssl', 'tls')", name="security"),)
 
@@ -38,6 +42,11 @@ class EmailSettings(db.Model):
     def configured(self):
         """True once a server and a sender are stored."""
         return bool(self.smtp_host and self.sender_email)
+
+    @property
+    def usable(self):
+        """True when the notifier may send: enabled, configured and not on hold."""
+        return bool(self.enabled and self.configured and not self.hold_reason)
 
     @property
     def effective_login(self):
@@ -79,6 +88,7 @@ BLANK = {
     "test_email": "",
     "enabled": False,
     "version": 0,
+    "hold_reason": None,
 }
 
 

@@ -106,7 +106,7 @@ def test_connection():
             errors = {name: messages[0] for name, messages in form.errors.items()}
             return jsonify({"ok": False, "errors": errors}), 400
         return _page(form)
-    params = form.smtp_params()
+    params, tested_stored = form.smtp_params(), form.matches_stored()
     _release_database()
     diagnosis = diagnose_connection(
         params,
@@ -114,7 +114,7 @@ def test_connection():
         sender_name=form.sender_name.data or "",
         test_email=form.test_email.data,
     )
-    record_test(params, diagnosis)
+    record_test(params, diagnosis, tested_stored)
     db.session.commit()
     if _wants_json():
         return jsonify(diagnosis.as_dict())

@@ -3,6 +3,7 @@
 from ..audit.record import diff, record_event, secret_change
 from ..extensions import db
 from ..timeutil import utcnow
+from .models import load_settings
 
 FIELDS = (
     "smtp_host",
@@ -49,13 +50,16 @@ def save_settings(row, form, actor, verification):
     changes["verification"] = [None, verification]
     row.version = (row.version or 0) + 1
     row.updated_at, row.updated_by = utcnow(), actor.email
+    if verification == "passed" and row.hold_reason:
+        changes["hold"] = [row.hold_reason[:200], None]
+        row.hold_reason, row.held_since = None, None
     db.session.add(row)
     record_event("email_settings.updated", target="email-service", changes=changes, actor=actor)
     return changes
 
 
-def record_test(params, diagnosis):
-    """Record ``email_settings.tested``: the server, the outcome and the failing step."""
+def record_test(params, diagnosis, tested_stored):
+    """Record ``email_settings.tested``; a passing test of the stored settings lifts a hold."""
     changes = {
         "server": [None, f"{params.host}:{params.port} ({params.security})"],
         "outcome": [None, "passed" if diagnosis.ok else "failed"],
@@ -64,3 +68,29 @@ def record_test(params, diagnosis):
     if diagnosis.failed_step:
         changes["failed_step"] = [None, diagnosis.failed_step]
     record_event("email_settings.tested", target=params.host, changes=changes)
+    if diagnosis.ok and diagnosis.sent and tested_stored:
+        release_hold(diagnosis.reference)
+
+
+def hold_delivery(reason):
+    """Put outgoing mail on hold until a passing test; recorded once per hold."""
+    row = load_settings(for_update=True)
+    if row.version == 0 or row.hold_reason:
+        return
+    row.hold_reason, row.held_since = reason[:500], utcnow()
+    record_event(
+        "email_settings.held",
+        target="email-service",
+        changes={"hold": [None, reason[:200]]},
+        actor="system",
+    )
+
+
+def release_hold(reference):
+    """Lift a hold after a passing Test Connection or a verified save."""
+    row = load_settings(for_update=True)
+    if not row.hold_reason:
+        return
+    changes = {"hold": [row.hold_reason[:200], None], "reference": [None, reference]}
+    row.hold_reason, row.held_since = None, None
+    record_event("email_settings.released", target="email-service", changes=changes)

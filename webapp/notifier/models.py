@@ -1,0 +1,136 @@
+"""Notifier tables: subscriptions, tokens, notifications, deliveries, worker and monitor state."""
+
+from ..extensions import db
+from ..timeutil import utcnow
+
+KINDS = ("subscription", "alert", "task_failure", "resource_alert")
+STATUSES = ("queued", "sending", "sent", "retrying", "held", "dead")
+SYSTEM_TOPICS = ("task-failures", "resource-alerts")
+
+
+class Subscription(db.Model):
+    """A user's choice about a topic: subscribed, or (for system topics) opted out."""
+
+    __tablename__ = "subscriptions"
+
+    id = db.Column(db.Integer, primary_key=True)
+    user_id = db.Column(
+        db.Integer, db.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    topic = db.Column(db.String(100), nullable=False)
+    subscribed = db.Column(db.Boolean, nullable=False, default=True)
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (
+        db.UniqueConstraint("user_id", "topic"),
+        db.Index("ix_subscriptions_topic", "topic", "subscribed"),
+    )
+
+
+class ApiToken(db.Model):
+    """A bearer token for the notification API; only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id = db.Column(db.Integer, primary_key=True)
+    name = db.Column(db.String(64), nullable=False, unique=True)
+    token_hash = db.Column(db.String(64), nullable=False, unique=True)
+    prefix = db.Column(db.String(12), nullable=False)  # shown in lists to tell tokens apart
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    created_by = db.Column(db.String(254), nullable=False)
+    revoked_at = db.Column(db.DateTime)
+    last_used_at = db.Column(db.DateTime)
+
+    def __repr__(self):
+        return f"<ApiToken {self.name} {self.prefix}…>"
+
+
+class Notification(db.Model):
+    """One message handed to the notifier, fanned out into one delivery per recipient."""
+
+    __tablename__ = "notifications"
+
+    id = db.Column(db.String(32), primary_key=True)
+    kind = db.Column(db.String(20), nullable=False)
+    topic = db.Column(db.String(100))
+    subject = db.Column(db.String(200), nullable=False)
+    text = db.Column(db.Text, nullable=False, default="")
+    html = db.Column(db.Text)
+    data = db.Column(db.JSON)
+    idempotency_key = db.Column(db.String(200), unique=True)
+    created_by = db.Column(db.String(254), nullable=False)
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+
+    deliveries = db.relationship("Delivery", back_populates="notification", lazy="dynamic")
+
+
+class Delivery(db.Model):
+    """One recipient of one notification, with its attempts and state."""
+
+    __tablename__ = "deliveries"
+
+    id = db.Column(db.Integer, primary_key=True)
+    notification_id = db.Column(
+        db.String(32), db.ForeignKey("notifications.id", ondelete="CASCADE"), nullable=False
+    )
+    recipient = db.Column(db.String(254), nullable=False)
+    user_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="SET NULL"))
+    status = db.Column(db.String(10), nullable=False, default="queued")
+    attempts = db.Column(db.Integer, nullable=False, default=0)
+    next_attempt_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    lease_owner = db.Column(db.String(64))
+    lease_expires_at = db.Column(db.DateTime)
+    message_id = db.Column(db.String(255), nullable=False)  # kept across retries
+    last_error = db.Column(db.String(40))
+    last_reply = db.Column(db.String(300))
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    updated_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    sent_at = db.Column(db.DateTime)
+
+    notification = db.relationship("Notification", back_populates="deliveries")
+
+    __table_args__ = (
+        db.UniqueConstraint("notification_id", "recipient"),
+        db.Index("ix_deliveries_due", "status", "next_attempt_at"),
+        db.Index("ix_deliveries_created", "created_at"),
+        db.CheckConstraint(
+            "status IN ('queued', 'sending', 'sent', 'retrying', 'held', 'dead')", name="status"
+        ),
+    )
+
+
+class WorkerHeartbeat(db.Model):
+    """The last sign of life of each delivery worker, for /healthz."""
+
+    __tablename__ = "worker_heartbeats"
+
+    worker_id = db.Column(db.String(64), primary_key=True)
+    hostname = db.Column(db.String(255), nullable=False)
+    pid = db.Column(db.Integer, nullable=False)
+    started_at = db.Column(db.DateTime, nullable=False)
+    seen_at = db.Column(db.DateTime, nullable=False)
+
+
+class ResourceThresholds(db.Model):
+    """Limits of the server resource monitor, set by administrators."""
+
+    __tablename__ = "resource_thresholds"
+
+    id = db.Column(db.Integer, primary_key=True)
+    disk_percent = db.Column(db.Float, nullable=False, default=90.0)
+    memory_percent = db.Column(db.Float, nullable=False, default=90.0)
+    load_per_core = db.Column(db.Float, nullable=False, default=2.0)
+    cooldown_minutes = db.Column(db.Integer, nullable=False, default=30)
+
+
+class ResourceAlertState(db.Model):
+    """Whether a metric is above its threshold, and when it last alerted."""
+
+    __tablename__ = "resource_alert_state"
+
+    metric = db.Column(db.String(20), primary_key=True)
+    alerting = db.Column(db.Boolean, nullable=False, default=False)
+    since = db.Column(db.DateTime)  # when the current crossing began
+    last_value = db.Column(db.Float)
+    last_alert_at = db.Column(db.DateTime)
+    checked_at = db.Column(db.DateTime)

@@ -1,0 +1,105 @@
+"""Server resource monitor: alert ``resource-alerts`` once per crossing, and on recovery."""
+
+import os
+import socket
+from datetime import timedelta
+
+import psutil
+
+from ..extensions import db
+from ..timeutil import utcnow
+from .models import ResourceAlertState, ResourceThresholds
+from .outbox import enqueue
+
+METRICS = {
+    "disk": ("disk_percent", "Disk usage", "%"),
+    "memory": ("memory_percent", "Memory usage", "%"),
+    "load": ("load_per_core", "Load per CPU core", ""),
+}
+
+
+def read_resources(path="/"):
+    """Current disk and memory use (percent) and 1-minute load per core."""
+    return {
+        "disk": psutil.disk_usage(path).percent,
+        "memory": psutil.virtual_memory().percent,
+        "load": round(os.getloadavg()[0] / (psutil.cpu_count() or 1), 2),
+    }
+
+
+def load_thresholds():
+    """The thresholds row (defaults before an admin saves any)."""
+    row = db.session.get(ResourceThresholds, 1)
+    if row is None:
+        row = ResourceThresholds(
+            id=1, disk_percent=90.0, memory_percent=90.0, load_per_core=2.0, cooldown_minutes=30
+        )
+    return row
+
+
+def _state(metric):
+    query = db.select(ResourceAlertState).where(ResourceAlertState.metric == metric)
+    if db.session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()  # two workers checking at once alert once
+    row = db.session.scalar(query)
+    if row is None:
+        row = ResourceAlertState(metric=metric, alerting=False)
+        db.session.add(row)
+    return row
+
+
+def _alert(metric, value, threshold, recovered):
+    _, label, unit = METRICS[metric]
+    host = socket.gethostname()
+    if recovered:
+        subject = f"Recovered: {label} on {host} is back to {value}{unit}"
+        text = (
+            f"{label} on {host} is {value}{unit}, below the threshold of {threshold}{unit} again."
+        )
+    else:
+        subject = f"{label} on {host} is {value}{unit} (threshold {threshold}{unit})"
+        text = f"{label} on {host} reached {value}{unit}, at or over the threshold {threshold}{unit}."
+    enqueue(
+        kind="resource_alert",
+        subject=subject,
+        text=text,
+        data={
+            "metric": metric,
+            "value": value,
+            "threshold": threshold,
+            "host": host,
+            "recovered": recovered,
+        },
+        created_by="system:resource-monitor",
+    )
+
+
+def check_resources(readings=None):
+    """One pass: compare ``readings`` (default: this server's) with the thresholds.
+
+    A metric alerts when it crosses its threshold, unless it alerted within the cooldown
+    (a flapping metric sends one mail, not one a minute), and once when it recovers.
+    Returns the list of ``(metric, event)`` sent, event being "alert" or "recovered".
+    """
+    readings = readings if readings is not None else read_resources()
+    limits = load_thresholds()
+    now = utcnow()
+    cooldown = timedelta(minutes=limits.cooldown_minutes)
+    sent = []
+    for metric, value in readings.items():
+        threshold = getattr(limits, METRICS[metric][0])
+        state = _state(metric)
+        state.last_value, state.checked_at = value, now
+        if value >= threshold and not state.alerting:
+            state.alerting, state.since = True, now
+            if state.last_alert_at is None or now - state.last_alert_at >= cooldown:
+                _alert(metric, value, threshold, recovered=False)
+                state.last_alert_at = now
+                sent.append((metric, "alert"))
+        elif value < threshold and state.alerting:
+            state.alerting = False
+            # Only a crossing that was announced gets its recovery announced.
+            if state.last_alert_at is not None and state.last_alert_at >= state.since:
+                _alert(metric, value, threshold, recovered=True)
+                sent.append((metric, "recovered"))
+    return sent

@@ -1,0 +1,106 @@
+"""What happens to a delivery after an attempt: sent, retried with backoff, dead or held."""
+
+import random
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import update
+
+from ..extensions import db
+from ..timeutil import utcnow
+from .models import Delivery
+
+# Failures that mean the settings are wrong: retrying message by message cannot help.
+HOLD_KINDS = {
+    "auth_rejected",
+    "auth_unsupported",
+    "password_not_ascii",
+    "cert_untrusted",
+    "cert_mismatch",
+    "cert_expired",
+    "starttls_missing",
+    "tls_plaintext_server",
+    "expects_ssl",
+    "blocked_address",
+    "sender_refused",
+}
+
+
+def backoff_seconds(attempts):
+    """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2^(n-1))]."""
+    config = current_app.config
+    ceiling = min(
+        config["NOTIFIER_BACKOFF_CAP"], config["NOTIFIER_BACKOFF_BASE"] * 2 ** (attempts - 1)
+    )
+    return random.uniform(0, ceiling)
+
+
+def _mine(delivery_id, worker_id):
+    return update(Delivery).where(Delivery.id == delivery_id, Delivery.lease_owner == worker_id)
+
+
+def mark_sent(delivery_id, worker_id, reply):
+    """The server accepted the message."""
+    now = utcnow()
+    db.session.execute(
+        _mine(delivery_id, worker_id).values(
+            status="sent",
+            attempts=Delivery.attempts + 1,
+            sent_at=now,
+            updated_at=now,
+            lease_owner=None,
+            lease_expires_at=None,
+            last_error=None,
+            last_reply=reply[:300] if reply else None,
+        )
+    )
+
+
+def mark_failed(delivery, worker_id, failure):
+    """Retry a temporary failure later (dead after the last attempt); a 5xx is dead at once."""
+    attempts = delivery.attempts + 1
+    permanent = failure.code is not None and failure.code >= 500
+    exhausted = attempts >= current_app.config["NOTIFIER_MAX_ATTEMPTS"]
+    now = utcnow()
+    values = {
+        "attempts": attempts,
+        "updated_at": now,
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "last_error": failure.kind,
+        "last_reply": (failure.reply or failure.detail or "")[:300],
+    }
+    if permanent or exhausted:
+        values["status"] = "dead"
+    else:
+        values["status"] = "retrying"
+        values["next_attempt_at"] = now + timedelta(seconds=backoff_seconds(attempts))
+    db.session.execute(_mine(delivery.id, worker_id).values(**values))
+    return values["status"]
+
+
+def mark_held(delivery_ids, worker_id, failure=None):
+    """Hold claimed deliveries without counting an attempt (the settings are at fault)."""
+    values = {
+        "status": "held",
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "updated_at": utcnow(),
+    }
+    if failure is not None:
+        values["last_error"] = failure.kind
+        values["last_reply"] = (failure.reply or failure.detail or "")[:300]
+    db.session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(delivery_ids), Delivery.lease_owner == worker_id)
+        .values(**values)
+    )
+
+
+def release(delivery_ids, worker_id):
+    """Give back claimed deliveries untouched (a worker stopping before sending them)."""
+    db.session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(delivery_ids), Delivery.lease_owner == worker_id)
+        .values(status="queued", lease_owner=None, lease_expires_at=None, updated_at=utcnow())
+    )

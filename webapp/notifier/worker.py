@@ -1,0 +1,269 @@
+"""The delivery worker: claim due deliveries under a lease, send them over one connection."""
+
+import logging
+import os
+import secrets
+import signal
+import socket
+import time
+from datetime import timedelta
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import joinedload
+
+from ..email_service.diagnosis import conversation
+from ..email_service.hints import explain
+from ..email_service.models import load_settings
+from ..email_service.secrets import UndecryptableSecret
+from ..email_service.service import hold_delivery
+from ..email_service.transport import SmtpParams, StepFailed
+from ..extensions import db
+from ..timeutil import utcnow
+from . import outcomes
+from .messages import message_bytes, render_bodies
+from .models import Delivery, WorkerHeartbeat
+
+log = logging.getLogger("webapp.notifier")
+
+
+def claim_due(worker_id, limit, lease_seconds):
+    """Atomically take up to ``limit`` due deliveries (expired leases included)."""
+    now = utcnow()
+    due = (
+        select(Delivery.id)
+        .where(
+            or_(
+                and_(Delivery.status.in_(("queued", "retrying")), Delivery.next_attempt_at <= now),
+                and_(Delivery.status == "sending", Delivery.lease_expires_at < now),
+            )
+        )
+        .order_by(Delivery.next_attempt_at, Delivery.id)
+        .limit(limit)
+    )
+    if db.session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)  # several workers never take the same row
+    # On SQLite this transaction began with BEGIN IMMEDIATE: select and update are atomic.
+    ids = list(db.session.scalars(due))
+    if ids:
+        db.session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(ids))
+            .values(
+                status="sending",
+                lease_owner=worker_id,
+                lease_expires_at=now + timedelta(seconds=lease_seconds),
+                updated_at=now,
+            )
+        )
+    db.session.commit()
+    return ids
+
+
+def sync_hold_state(settings):
+    """Hold pending mail while the service cannot send; release it when it can again."""
+    now = utcnow()
+    if settings.usable:
+        source, target = ("held",), "queued"
+    else:
+        source, target = ("queued", "retrying"), "held"
+    values = {"status": target, "updated_at": now}
+    if target == "queued":
+        values["next_attempt_at"] = now
+    db.session.execute(update(Delivery).where(Delivery.status.in_(source)).values(**values))
+    db.session.commit()
+
+
+class Worker:
+    """One delivery worker process (or thread); ``run`` until stopped or, with once, idle."""
+
+    def __init__(self, app, batch_size=None, poll_interval=None):
+        config = app.config
+        self.app = app
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.batch_size = batch_size or config["NOTIFIER_BATCH_SIZE"]
+        self.poll_interval = (
+            poll_interval if poll_interval is not None else config["NOTIFIER_POLL_SECONDS"]
+        )
+        # The lease outlives the slowest batch, so no other worker takes a message in hand.
+        self.lease_seconds = self.batch_size * config["SMTP_TIMEOUT"] + 60
+        self.stopping = False
+        self.started_at = utcnow()
+        self.last_heartbeat = 0.0
+        self.last_monitor = 0.0
+        self.counts = {"sent": 0, "retrying": 0, "dead": 0, "held": 0}
+        self.sender = ""
+
+    def stop(self, *_):
+        """Finish the message in hand, give back the rest of the batch, then exit."""
+        self.stopping = True
+
+    def install_signal_handlers(self):
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+
+    # -- the loop ------------------------------------------------------------------
+    def run(self, once=False):
+        """Deliver until stopped; with ``once``, until nothing is due."""
+        with self.app.app_context():
+            while not self.stopping:
+                self.heartbeat()
+                self.maybe_check_resources()
+                worked = self.run_batch()
+                if once and not worked:
+                    break
+                if not worked:
+                    self._sleep(self.poll_interval)
+            db.session.remove()
+        return self.counts
+
+    def _sleep(self, seconds):
+        deadline = time.monotonic() + seconds
+        while not self.stopping and time.monotonic() < deadline:
+            time.sleep(min(0.2, seconds))
+
+    def run_batch(self):
+        """Claim one batch and deliver it; False when there was nothing to do."""
+        settings = load_settings()
+        sync_hold_state(settings)
+        settings = load_settings()
+        if not settings.usable:
+            db.session.commit()
+            return False
+        ids = claim_due(self.worker_id, self.batch_size, self.lease_seconds)
+        if not ids:
+            return False
+        self.deliver(ids)
+        return True
+
+    def heartbeat(self):
+        """Record that this worker is alive (at most every few seconds)."""
+        if time.monotonic() - self.last_heartbeat < 5:
+            return
+        row = db.session.get(WorkerHeartbeat, self.worker_id)
+        if row is None:
+            row = WorkerHeartbeat(
+                worker_id=self.worker_id,
+                hostname=socket.gethostname()[:255],
+                pid=os.getpid(),
+                started_at=self.started_at,
+                seen_at=utcnow(),
+            )
+            db.session.add(row)
+        row.seen_at = utcnow()
+        db.session.commit()
+        self.last_heartbeat = time.monotonic()
+
+    def maybe_check_resources(self):
+        """Run the resource monitor once a minute."""
+        interval = self.app.config["RESOURCE_CHECK_SECONDS"]
+        if not interval or time.monotonic() - self.last_monitor < interval:
+            return
+        from .monitor import check_resources
+
+        self.last_monitor = time.monotonic()
+        try:
+            check_resources()
+            db.session.commit()
+        except Exception:  # the monitor must never stop deliveries
+            db.session.rollback()
+            log.exception("resource check failed")
+
+    # -- one batch -----------------------------------------------------------------
+    def deliver(self, ids):
+        """Send the claimed deliveries over one connection, reconnecting once on failure."""
+        deliveries = db.session.scalars(
+            select(Delivery)
+            .options(joinedload(Delivery.notification))
+            .where(Delivery.id.in_(ids), Delivery.lease_owner == self.worker_id)
+            .order_by(Delivery.id)
+        ).all()
+        settings = load_settings()
+        try:
+            params = SmtpParams(
+                settings.smtp_host,
+                settings.smtp_port,
+                settings.security,
+                settings.effective_login,
+                settings.password(),
+            )
+        except UndecryptableSecret:
+            self._hold(ids, None, "The stored SMTP password cannot be decrypted: enter it again.")
+            return
+        bodies = {}
+        pending = list(deliveries)
+        for d in pending:
+            if d.notification_id not in bodies:
+                bodies[d.notification_id] = render_bodies(d.notification)
+        messages = [
+            (d, message_bytes(settings, d.notification, d, bodies[d.notification_id]))
+            for d in pending
+        ]
+        self.sender = settings.sender_email
+        db.session.commit()  # no transaction stays open while talking SMTP
+        self._send_all(params, messages)
+
+    def _send_all(self, params, messages):
+        conv, reconnects = None, 0
+        for index, (delivery, raw) in enumerate(messages):
+            if self.stopping:
+                self._finish_release([d.id for d, _ in messages[index:]])
+                break
+            if conv is None:
+                conv = conversation(params)
+                try:
+                    conv.open()
+                except StepFailed as failure:
+                    conv.close()
+                    self._connection_failed(params, failure, [d for d, _ in messages[index:]])
+                    return
+            try:
+                conv.send(self.sender, [delivery.recipient], raw, fresh_deadline=True)
+            except StepFailed as failure:
+                if failure.kind in outcomes.HOLD_KINDS:
+                    conv.close()
+                    self._connection_failed(params, failure, [d for d, _ in messages[index:]])
+                    return
+                self._record_failure(delivery, failure)
+                if failure.code is None:  # the connection itself broke: reconnect once
+                    conv.close()
+                    conv = None
+                    reconnects += 1
+                    if reconnects > 1:
+                        self._retry_all(params, failure, [d for d, _ in messages[index + 1 :]])
+                        return
+                continue
+            outcomes.mark_sent(delivery.id, self.worker_id, conv.steps[-1].reply)
+            db.session.commit()
+            conv.steps.clear()  # a long connection must not grow its step list forever
+            self.counts["sent"] += 1
+        if conv is not None:
+            conv.close()
+
+    def _record_failure(self, delivery, failure):
+        status = outcomes.mark_failed(delivery, self.worker_id, failure)
+        db.session.commit()
+        self.counts[status] += 1
+        log.warning("delivery %s %s: %s %s", delivery.id, status, failure.kind, failure.reply)
+
+    def _retry_all(self, params, failure, deliveries):
+        for delivery in deliveries:
+            self._record_failure(delivery, failure)
+
+    def _connection_failed(self, params, failure, deliveries):
+        """A failure before any message: hold everything for a settings problem, else retry."""
+        if failure.kind in outcomes.HOLD_KINDS:
+            hint = explain(failure, params, sender=self.sender, recipient="", timeout=0)
+            self._hold([d.id for d in deliveries], failure, hint)
+            return
+        self._retry_all(params, failure, deliveries)
+
+    def _hold(self, ids, failure, reason):
+        outcomes.mark_held(ids, self.worker_id, failure)
+        hold_delivery(reason)
+        db.session.commit()
+        self.counts["held"] += len(ids)
+        log.error("deliveries held: %s", reason)
+
+    def _finish_release(self, ids):
+        outcomes.release(ids, self.worker_id)
+        db.session.commit()
