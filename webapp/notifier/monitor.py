@@ -58,7 +58,7 @@ def _alert(metric, value, threshold, recovered):
         )
     else:
         subject = f"{label} on {host} is {value}{unit} (threshold {threshold}{unit})"
-        text = f"{label} on {host} reached {value}{unit}, at or over the threshold {threshold}{unit}."
+        text = f"{label} on {host} reached {value}{unit} (threshold {threshold}{unit})."
     enqueue(
         kind="resource_alert",
         subject=subject,
