@@ -13,6 +13,9 @@ from webapp.extensions import db
 
 from .helpers import AuthActions
 
+# Real SMTP servers (aiosmtpd, trustme certificates) for every test package.
+pytest_plugins = ["tests.smtp_servers"]
+
 # Cheap argon2 parameters: the production ones cost 0.1 s per hash and tests hash a lot.
 FAST_HASH = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
 ADMIN_PASSWORD = "admin-password-123"

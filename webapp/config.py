@@ -53,7 +53,20 @@ def from_environment(instance_path):
         "BASE_URL": (env.get("BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://"),
         "TRUSTED_PROXIES": int(env.get("TRUSTED_PROXIES", "0") or 0),
+        **_notifier_tuning(env),
     }
+
+
+def _notifier_tuning(env):
+    """Optional worker knobs (batch size, lease, poll interval, backoff) from the environment."""
+    knobs = {
+        "NOTIFIER_BATCH_SIZE": int,
+        "NOTIFIER_LEASE_SECONDS": float,
+        "NOTIFIER_POLL_SECONDS": float,
+        "NOTIFIER_BACKOFF_BASE": float,
+        "NOTIFIER_MAX_ATTEMPTS": int,
+    }
+    return {name: kind(env[name]) for name, kind in knobs.items() if env.get(name)}
 
 
 class Defaults:
@@ -76,6 +89,7 @@ class Defaults:
     # Notifier: a batch shares one SMTP connection; retries back off 30 s, 60 s, … up to an
     # hour with full jitter, so 12 attempts span several hours (an hour's outage loses nothing).
     NOTIFIER_BATCH_SIZE = 50
+    NOTIFIER_LEASE_SECONDS = None  # default: long enough for a whole batch to time out
     NOTIFIER_POLL_SECONDS = 2.0
     NOTIFIER_MAX_ATTEMPTS = 12
     NOTIFIER_BACKOFF_BASE = 30.0

@@ -38,7 +38,8 @@ def navigation():
     """Template globals: the settings sections and the home page's links for this user."""
     sections = current_app.extensions.get("settings_sections", [])
     links = list(current_app.extensions.get("member_links", []))
-    if current_user.is_authenticated and current_user.is_admin:
+    # Mail bodies are rendered outside any request, where there is no user at all.
+    if getattr(current_user, "is_authenticated", False) and current_user.is_admin:
         links = sections + links
     return {"settings_sections": sections, "home_links": links}
 

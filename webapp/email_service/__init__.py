@@ -11,6 +11,11 @@ def _health():
     return {"configured": row.configured, "enabled": bool(row.enabled)}
 
 
+def add_status_line(app, line):
+    """Show ``line()`` (a short sentence) on the Email Service page, e.g. delivery health."""
+    app.extensions.setdefault("email_status_lines", []).append(line)
+
+
 def register(app):
     """Add the Email Service page, its CLI and its health line."""
     app.register_blueprint(routes.bp)

@@ -1,6 +1,15 @@
 """Enterprise Settings → Email Service: the page, Save, and Test Connection."""
 
-from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
 
 from ..auth import admin_view
@@ -31,6 +40,7 @@ def _page(form, diagnosis=None, status=200, offer_unverified=False):
             diagnosis=diagnosis,
             presets=presets.for_browser(),
             offer_unverified=offer_unverified,
+            status_lines=[line() for line in current_app.extensions.get("email_status_lines", [])],
         ),
         status,
     )

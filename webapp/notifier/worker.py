@@ -85,7 +85,9 @@ class Worker:
             poll_interval if poll_interval is not None else config["NOTIFIER_POLL_SECONDS"]
         )
         # The lease outlives the slowest batch, so no other worker takes a message in hand.
-        self.lease_seconds = self.batch_size * config["SMTP_TIMEOUT"] + 60
+        self.lease_seconds = config["NOTIFIER_LEASE_SECONDS"] or (
+            self.batch_size * config["SMTP_TIMEOUT"] + 60
+        )
         self.stopping = False
         self.started_at = utcnow()
         self.last_heartbeat = 0.0

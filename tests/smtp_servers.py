@@ -1,0 +1,314 @@
+"""Real SMTP servers for tests: aiosmtpd on 127.0.0.1, certificates from a trustme CA.
+
+``tests/conftest.py`` loads this module as a plugin, so its fixtures serve every package.
+Every server records what reached it, so tests assert on the bytes a user's mailbox would
+get, and on what was never sent (no AUTH or MAIL in plain text).
+"""
+
+import socket
+import ssl
+import threading
+from dataclasses import dataclass
+
+import pytest
+import trustme
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+HOST = "127.0.0.1"
+LOGIN = "reports@example.com"
+PASSWORD = "right-password-1"
+MODES = ("plain", "ssl", "starttls")
+
+
+def free_port():
+    """A port nothing listens on right now (``Controller(port=0)`` cannot work)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def server_context(ca, *names):
+    """A server-side TLS context presenting a certificate from ``ca`` for ``names``."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert(*(names or (HOST, "localhost"))).configure_cert(context)
+    return context
+
+
+@dataclass
+class Received:
+    """One message as the server got it."""
+
+    mail_from: str
+    rcpt_tos: list
+    content: bytes
+    original_content: bytes
+    login: str | None = None
+    mail_options: tuple = ()
+
+
+class _Recorder:
+    """aiosmtpd handler: records commands and messages, replies as the server's knobs say."""
+
+    def __init__(self, server):
+        self.server = server
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        self.server.commands.append("EHLO")
+        session.host_name = hostname  # with this hook, aiosmtpd leaves it to us
+        return responses
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        self.server.commands.append("MAIL")
+        if self.server.mail_reply:
+            return self.server.mail_reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        self.server.commands.append("RCPT")
+        if self.server.rcpt_reply:
+            return self.server.rcpt_reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.server.commands.append("DATA")
+        if self.server.data_reply:
+            return self.server.data_reply
+        self.server.messages.append(
+            Received(
+                mail_from=envelope.mail_from,
+                rcpt_tos=list(envelope.rcpt_tos),
+                content=envelope.content,
+                original_content=envelope.original_content,
+                login=session.auth_data,
+                mail_options=tuple(envelope.mail_options),
+            )
+        )
+        return "250 2.0.0 OK: queued"
+
+
+class SmtpServer:
+    """An aiosmtpd server on 127.0.0.1 that can be stopped and started again on its port.
+
+    ``mode`` is ``plain``, ``ssl`` (implicit TLS, 465-style) or ``starttls`` (587-style,
+    STARTTLS required before anything else). With ``auth`` a login is required before
+    MAIL and one is accepted: ``login``/``password``. Set ``auth_reply``, ``mail_reply``,
+    ``rcpt_reply`` or ``data_reply`` to a reply such as ``"550 5.1.1 no such user"`` or
+    ``"451 4.3.0 try later"`` to refuse at that step; ``None`` accepts again.
+    """
+
+    def __init__(
+        self,
+        mode="plain",
+        *,
+        auth=False,
+        tls_context=None,
+        login=LOGIN,
+        password=PASSWORD,
+        port=None,
+    ):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}")
+        if mode != "plain" and tls_context is None:
+            raise ValueError(f"mode {mode!r} needs a tls_context")
+        self.mode, self.auth, self.tls_context = mode, auth, tls_context
+        self.login, self.password = login, password
+        self.host, self.port = HOST, port or free_port()
+        self.messages = []  # Received, in order
+        self.commands = []  # EHLO, AUTH, MAIL, RCPT, DATA as they arrived
+        self.auth_attempts = []  # logins tried, right or wrong
+        self.auth_reply = self.mail_reply = self.rcpt_reply = self.data_reply = None
+        self.controller = None
+
+    def _authenticate(self, server, session, envelope, mechanism, auth_data):
+        self.commands.append("AUTH")
+        if not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        login = auth_data.login.decode()
+        self.auth_attempts.append(login)
+        if self.auth_reply:
+            return AuthResult(success=False, handled=False, message=self.auth_reply)
+        if login == self.login and auth_data.password.decode() == self.password:
+            # auth_data keeps the login only: aiosmtpd may log it.
+            return AuthResult(success=True, auth_data=login)
+        # handled=True would leave the client waiting for a reply that never comes.
+        return AuthResult(success=False, handled=False)
+
+    def _controller(self):
+        kwargs = {}
+        if self.mode == "ssl":
+            kwargs["ssl_context"] = self.tls_context
+        elif self.mode == "starttls":
+            kwargs.update(tls_context=self.tls_context, require_starttls=True)
+        if self.auth:
+            kwargs.update(authenticator=self._authenticate, auth_required=True)
+            # Implicit TLS does not count as TLS for aiosmtpd; plain servers offer AUTH too.
+            kwargs["auth_require_tls"] = self.mode == "starttls"
+        return Controller(
+            _Recorder(self),
+            hostname=HOST,
+            port=self.port,
+            server_hostname="mail.test",
+            ready_timeout=10,
+            **kwargs,
+        )
+
+    @property
+    def running(self):
+        return self.controller is not None
+
+    def start(self):
+        """Listen on ``self.port`` (the same port after a stop)."""
+        if self.controller is None:
+            controller = self._controller()
+            controller.start()
+            self.controller = controller
+        return self
+
+    def stop(self):
+        """Stop listening; connections are then refused until ``start``."""
+        if self.controller is not None:
+            controller, self.controller = self.controller, None
+            controller.stop()
+
+    def restart(self):
+        """Stop, then start again on the same port (a short outage)."""
+        self.stop()
+        return self.start()
+
+    def __repr__(self):
+        return f"<SmtpServer {self.mode} {self.host}:{self.port} auth={self.auth}>"
+
+
+class SilentServer:
+    """Accepts TCP connections and never says a word (a firewall or a stuck server)."""
+
+    def __init__(self):
+        self.host = HOST
+        self.listener = socket.create_server((HOST, 0))
+        self.listener.settimeout(0.05)
+        self.port = self.listener.getsockname()[1]
+        self.accepted = []
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self):
+        while not self._stopping.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.accepted.append(conn)
+
+    def close(self):
+        self._stopping.set()
+        self._thread.join(timeout=5)
+        self.listener.close()
+        for conn in self.accepted:
+            conn.close()
+
+
+# -- fixtures -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def smtp_ca():
+    """The CA the app trusts (through SMTP_CA_BUNDLE) for the test servers."""
+    return trustme.CA()
+
+
+@pytest.fixture(scope="session")
+def smtp_ca_bundle(smtp_ca, tmp_path_factory):
+    """Path of a PEM file holding ``smtp_ca``: the value for SMTP_CA_BUNDLE."""
+    path = tmp_path_factory.mktemp("smtp-ca") / "ca.pem"
+    smtp_ca.cert_pem.write_to_path(str(path))
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def trusted_tls(smtp_ca):
+    """Server TLS context with a trusted certificate for 127.0.0.1 and localhost."""
+    return server_context(smtp_ca)
+
+
+@pytest.fixture(scope="session")
+def untrusted_tls():
+    """Server TLS context whose certificate comes from a CA the app does not trust."""
+    return server_context(trustme.CA())
+
+
+@pytest.fixture(scope="session")
+def other_name_tls(smtp_ca):
+    """Server TLS context, trusted CA, but the certificate names mail.example.org only."""
+    return server_context(smtp_ca, "mail.example.org")
+
+
+@pytest.fixture
+def smtp_servers(trusted_tls):
+    """Start servers: ``smtp_servers("ssl", auth=True)``; all are stopped at teardown."""
+    started = []
+
+    def start(mode="plain", *, auth=False, tls_context=None, **kwargs):
+        if mode != "plain" and tls_context is None:
+            tls_context = trusted_tls
+        server = SmtpServer(mode, auth=auth, tls_context=tls_context, **kwargs)
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def plain_server(smtp_servers):
+    """Plain SMTP with AUTH offered (port-25 style, no STARTTLS)."""
+    return smtp_servers("plain", auth=True)
+
+
+@pytest.fixture
+def ssl_server(smtp_servers):
+    """Implicit TLS with AUTH (465 style), trusted certificate."""
+    return smtp_servers("ssl", auth=True)
+
+
+@pytest.fixture
+def starttls_server(smtp_servers):
+    """STARTTLS required, AUTH after it (587 style), trusted certificate."""
+    return smtp_servers("starttls", auth=True)
+
+
+@pytest.fixture
+def silent_server():
+    """A listener that accepts and never greets; closed at teardown."""
+    server = SilentServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def closed_port():
+    """A port on 127.0.0.1 where nothing listens (connections are refused)."""
+    return free_port()
+
+
+@pytest.fixture
+def make_smtp_app(make_app, smtp_ca_bundle):
+    """Apps that trust the test CA and give up after 3 s; override any setting."""
+
+    def make(**extra):
+        return make_app(**{"SMTP_CA_BUNDLE": smtp_ca_bundle, "SMTP_TIMEOUT": 3, **extra})
+
+    return make
+
+
+@pytest.fixture
+def smtp_app(make_smtp_app):
+    """An app configured for the test servers (loopback allowed, test CA trusted)."""
+    return make_smtp_app()
