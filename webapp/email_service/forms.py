@@ -157,7 +157,7 @@ class EmailSettingsForm(FlaskForm):
         if self.password.data:
             return self.password.data
         if self.keeps_stored_password():
-            return self.stored.password()
+            return self.stored.decrypted_password()
         return None
 
     def smtp_params(self):
@@ -209,7 +209,9 @@ class EmailSettingsForm(FlaskForm):
     def check_version(self):
         """False (with an error naming who changed what when) if the row moved on since the page."""
         stored = self.stored
-        if str(self.version.data or "0") == str(stored.version or 0):
+        # The submitted value only: a form without it must not inherit the stored one.
+        submitted = self.version.raw_data[0] if self.version.raw_data else None
+        if submitted == str(stored.version or 0):
             return True
         when = stored.updated_at.strftime("%Y-%m-%d %H:%M:%S UTC") if stored.updated_at else "?"
         self.version.errors.append(

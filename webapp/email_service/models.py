@@ -57,7 +57,7 @@ class EmailSettings(db.Model):
     def has_password(self):
         return bool(self.password_encrypted)
 
-    def password(self):
+    def decrypted_password(self):
         """The decrypted password, None when none is stored; UndecryptableSecret if no key fits."""
         if not self.password_encrypted:
             return None
@@ -66,7 +66,7 @@ class EmailSettings(db.Model):
     def password_readable(self):
         """False when a password is stored that no configured key can decrypt."""
         try:
-            self.password()
+            self.decrypted_password()
         except secrets.UndecryptableSecret:
             return False
         return True

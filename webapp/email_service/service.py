@@ -24,7 +24,7 @@ def _password_change(row, form, actor_email):
         row.set_password(None, actor_email)
         return "cleared"
     if form.password.data:
-        if had and row.password_readable() and row.password() == form.password.data:
+        if had and row.password_readable() and row.decrypted_password() == form.password.data:
             return None
         row.set_password(form.password.data, actor_email)
         return secret_change(had, True)

@@ -186,7 +186,7 @@ class Worker:
                 settings.smtp_port,
                 settings.security,
                 settings.effective_login,
-                settings.password(),
+                settings.decrypted_password(),
             )
         except UndecryptableSecret:
             self._hold(ids, None, "The stored SMTP password cannot be decrypted: enter it again.")
