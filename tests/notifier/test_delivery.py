@@ -250,3 +250,20 @@ def test_resource_monitor_alerts_once_per_crossing_and_on_recovery(notifier_app,
     assert len(subjects) == 3
     assert subjects[0].startswith("Disk usage on") and "(threshold 90.0%)" in subjects[0]
     assert subjects[2].startswith("Recovered: Disk usage")
+
+
+def test_email_page_and_healthz_report_delivery_health(notifier_app, plain_server, admin):
+    from ..helpers import post_form
+
+    configure_service(notifier_app, plain_server)
+    queue(notifier_app, to=["ok@example.com"])
+    run_worker(notifier_app)
+    client = notifier_app.test_client()
+    health = client.get("/healthz").get_json()
+    assert health["worker"]["ok"] is True and health["email_service"] == {
+        "configured": True,
+        "enabled": True,
+    }
+    post_form(client, "/login", {"email": admin.email, "password": admin.password})
+    page = client.get("/admin/settings/email").get_data(as_text=True)
+    assert "Last delivery " in page and "0 failure(s) in the last hour, 0 waiting." in page

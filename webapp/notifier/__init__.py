@@ -1,20 +1,9 @@
 """Notifier: topics and subscriptions, API tokens, the outbox, the worker, resource alerts."""
 
-from datetime import timedelta
-
-from ..extensions import db
+from ..email_service import add_status_line
 from ..health import add_health_check
-from ..timeutil import utcnow
 from . import api, cli
-from .models import WorkerHeartbeat
-
-HEARTBEAT_FRESH = timedelta(minutes=2)
-
-
-def _worker_health():
-    last = db.session.scalar(db.select(db.func.max(WorkerHeartbeat.seen_at)))
-    alive = last is not None and utcnow() - last < HEARTBEAT_FRESH
-    return {"ok": alive, "last_seen": last.isoformat() + "Z" if last else None}
+from .status import delivery_status_line, worker_health
 
 
 def register(app):
@@ -22,4 +11,5 @@ def register(app):
     app.register_blueprint(api.bp)
     app.cli.add_command(cli.notifier_group)
     app.cli.add_command(cli.token_group)
-    add_health_check(app, "worker", _worker_health)
+    add_health_check(app, "worker", worker_health)
+    add_status_line(app, delivery_status_line)
