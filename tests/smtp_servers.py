@@ -1,6 +1,7 @@
 """Real SMTP servers for tests: aiosmtpd on 127.0.0.1, certificates from a trustme CA.
 
 ``tests/conftest.py`` loads this module as a plugin, so its fixtures serve every package.
+
 Every server records what reached it, so tests assert on the bytes a user's mailbox would
 get, and on what was never sent (no AUTH or MAIL in plain text).
 """

@@ -38,7 +38,9 @@ def build_message(
     message["Message-ID"] = message_id or new_message_id(sender_email)
     for name, value in (headers or {}).items():
         message[name] = _header_text(value, name)
-    message.set_content(text)
+    # Quoted-printable keeps Chinese bodies 7-bit clean: no server is ever sent raw 8-bit
+    # data it did not offer 8BITMIME for.
+    message.set_content(text, cte="quoted-printable")
     if html:
-        message.add_alternative(html, subtype="html")
+        message.add_alternative(html, subtype="html", cte="quoted-printable")
     return message

@@ -342,7 +342,10 @@ class SmtpConversation:
                 if isinstance(exc, smtplib.SMTPServerDisconnected):
                     raise
                 raise StepFailed("auth", "auth_unsupported", detail=str(exc)) from None
-            return f"logged in as {self.params.login}", f"{code} {_reply_text(message)}"
+            reply = f"{code} {_reply_text(message)}"
+            if code != 235:  # smtplib returns a 503 ("already authenticated") without raising
+                raise StepFailed("auth", "auth_rejected", reply=reply, code=code)
+            return f"logged in as {self.params.login}", reply
 
         self._run("auth", action)
 
