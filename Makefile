@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: run test lint format bench clean
+.PHONY: run serve test lint format bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 run: $(VENV)/.runtime
 	$(FLASK) init-db
 	SMTP_ALLOW_LOOPBACK=$${SMTP_ALLOW_LOOPBACK:-1} $(FLASK) run --host 127.0.0.1 --port 5000
+
+## serve: production-style: gunicorn (gunicorn.conf.py) plus one delivery worker
+serve: $(VENV)/.runtime
+	BIN=$(BIN) deploy/serve.sh
 
 ## test: lint, check formatting, run the whole suite
 test: $(VENV)/.dev

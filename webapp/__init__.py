@@ -23,6 +23,7 @@ def create_app(config=None):
         template_folder="../templates",
         static_folder="../static",
     )
+    os.makedirs(app.instance_path, exist_ok=True)  # the SQLite file lives here
     app.config.from_object(Defaults)
     app.config.update(from_environment(app.instance_path))
     app.config.update(overrides)

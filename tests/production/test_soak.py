@@ -1,0 +1,166 @@
+"""Soak on SQLite: 8 client threads and 2 worker processes against gunicorn for 20 seconds."""
+
+import random
+import re
+import threading
+import time
+from collections import Counter
+
+import pytest
+
+from webapp import create_app
+from webapp.audit.models import AuditEvent
+from webapp.extensions import db
+from webapp.notifier.models import Delivery
+
+from ..conftest import ON_POSTGRES
+from .http import Browser
+
+SOAK_SECONDS = 20
+THREADS = 8
+ADMIN = ("soak@example.com", "soak-password-123")
+# One admin per thread: saves are throttled per admin (30 a minute), as a real team would be.
+THREAD_ADMINS = [(f"soak{n}@example.com", "soak-password-123") for n in range(THREADS)]
+
+
+def settings_form(server, version, name):
+    return {
+        "smtp_host": server.host,
+        "smtp_port": str(server.port),
+        "security": "none",
+        "sender_email": "reports@example.com",
+        "sender_name": name,
+        "test_email": "ops@example.com",
+        "enabled": "y",
+        "version": str(version),
+    }
+
+
+def current_version(browser):
+    page = browser.get("/admin/settings/email").text
+    return int(re.search(r'name="version" type="hidden" value="(\d+)"', page).group(1))
+
+
+class Tally:
+    """Outcomes counted across threads."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.counts = Counter()
+        self.problems = []
+
+    def add(self, key, response=None):
+        with self.lock:
+            self.counts[key] += 1
+            if response is not None and (
+                response.status >= 500 or "database is locked" in response.text
+            ):
+                self.problems.append(f"{key}: {response.status} {response.text[:200]}")
+
+
+def client_thread(base_url, token, server, stop, tally, seed):
+    rng = random.Random(seed)
+    browser = Browser(base_url)
+    assert browser.login(*THREAD_ADMINS[seed]).status == 302
+    while not stop.is_set():
+        choice = rng.random()
+        if choice < 0.3:
+            version = current_version(browser)
+            response = browser.post_form(
+                "/admin/settings/email", settings_form(server, version, f"Soak {seed}")
+            )
+            if response.status == 302:
+                tally.add("save_ok")
+            elif "changed by" in response.text and "Reload the page" in response.text:
+                tally.add("save_conflict")  # another thread saved first: refused, as designed
+            elif response.status == 429:
+                tally.add("save_throttled")  # this admin's 30 saves a minute are used up
+            else:
+                tally.add("save_failed", response)
+                tally.problems.append(f"save: {response.status}")
+        elif choice < 0.8:
+            body = {
+                "kind": "alert",
+                "to": [f"soak{seed}-{rng.randrange(10**9)}@example.com"],
+                "subject": "Soak",
+                "text": "Body",
+            }
+            response = browser.request(
+                "POST",
+                "/api/v1/notifications",
+                json_body=body,
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            tally.add("queued" if response.status == 202 else "queue_failed", response)
+            if response.status != 202:
+                tally.problems.append(f"queue: {response.status}")
+        else:
+            response = browser.get(
+                rng.choice(["/admin/settings/email", "/admin/audit", "/healthz"])
+            )
+            tally.add("read" if response.status == 200 else "read_failed", response)
+
+
+@pytest.mark.skipif(ON_POSTGRES, reason="the soak targets SQLite's single writer")
+def test_soak_on_sqlite(deployment, smtp_servers, tmp_path):
+    server = smtp_servers("plain")
+    deployment.flask("init-db")
+    for email, password in [ADMIN, *THREAD_ADMINS]:
+        deployment.flask("create-user", email, "--role", "admin", "--password", password)
+    token = deployment.flask("token", "create", "soak").stdout.strip().splitlines()[-1]
+    web = deployment.web()
+    first = Browser(web.base_url)
+    first.login(*ADMIN)
+    assert first.post_form("/admin/settings/email", settings_form(server, 0, "Soak")).status == 302
+    workers = [deployment.worker() for _ in range(2)]
+
+    stop, tally = threading.Event(), Tally()
+    threads = [
+        threading.Thread(target=client_thread, args=(web.base_url, token, server, stop, tally, n))
+        for n in range(THREADS)
+    ]
+    for thread in threads:
+        thread.start()
+    time.sleep(SOAK_SECONDS)
+    stop.set()
+    for thread in threads:
+        thread.join(60)
+
+    app = create_app({"INSTANCE_PATH": deployment.environment["INSTANCE_PATH"], **{
+        k: deployment.environment[k] for k in ("SECRET_KEY", "SETTINGS_ENCRYPTION_KEYS")
+    }})  # fmt: skip
+    deadline = time.monotonic() + 90
+    with app.app_context():
+        while time.monotonic() < deadline:
+            pending = db.session.scalar(
+                db.select(db.func.count(Delivery.id)).where(Delivery.status != "sent")
+            )
+            db.session.rollback()
+            if pending == 0:
+                break
+            time.sleep(0.5)
+        saves = db.session.scalar(
+            db.select(db.func.count(AuditEvent.id)).where(
+                AuditEvent.action == "email_settings.updated"
+            )
+        )
+        expected = set(db.session.scalars(db.select(Delivery.message_id)))
+        total = db.session.scalar(db.select(db.func.count(Delivery.id)))
+        db.session.remove()
+        db.engine.dispose()
+    for worker in workers:
+        assert worker.stop() == 0, worker.output()[-2000:]
+
+    seen = Counter(
+        m.original_content.split(b"Message-ID: ")[1].split(b"\r\n")[0].decode()
+        for m in server.messages
+    )
+    logs = web.output() + "".join(w.output() for w in workers)
+    print(f"soak: {dict(tally.counts)}; deliveries {total}; received {sum(seen.values())}")
+    assert tally.problems == []
+    assert "database is locked" not in logs
+    assert tally.counts["save_ok"] > 0 and tally.counts["queued"] > 0
+    assert saves == tally.counts["save_ok"] + 1  # plus the first save before the soak
+    assert pending == 0 and total == tally.counts["queued"]
+    assert set(seen) == expected and set(seen.values()) == {1}
+    assert deployment.flask("audit", "verify").returncode == 0
