@@ -65,6 +65,7 @@ def _notifier_tuning(env):
         "NOTIFIER_POLL_SECONDS": float,
         "NOTIFIER_BACKOFF_BASE": float,
         "NOTIFIER_MAX_ATTEMPTS": int,
+        "RESOURCE_CHECK_SECONDS": int,
     }
     return {name: kind(env[name]) for name, kind in knobs.items() if env.get(name)}
 

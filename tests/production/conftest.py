@@ -55,16 +55,21 @@ def wait_healthy(base_url, seconds=30):
 
 
 @pytest.fixture
-def deployment(tmp_path):
-    """Start gunicorn instances and workers sharing one environment; all stopped at teardown."""
+def deployment(tmp_path, make_app):
+    """Start gunicorn instances and workers sharing one environment; all stopped at teardown.
+
+    The database is the test's own (a migrated SQLite copy, or PostgreSQL emptied after).
+    """
+    instance = make_app().instance_path
     env = {
         **os.environ,
-        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "INSTANCE_PATH": instance,
         "SECRET_KEY": "shared-secret-key-for-this-test-only-0123456789",
         "SETTINGS_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "SMTP_ALLOW_LOOPBACK": "1",
         "SMTP_TIMEOUT": "5",
         "NOTIFIER_POLL_SECONDS": "0.2",
+        "RESOURCE_CHECK_SECONDS": "0",  # a busy test machine must not add resource alerts
         "WEB_CONCURRENCY": "2",
     }
     started = []

@@ -1,0 +1,162 @@
+"""Two gunicorn instances and two workers on one PostgreSQL and one Redis."""
+
+import socket
+import threading
+import time
+from collections import Counter
+
+import pytest
+
+from ..conftest import ON_POSTGRES
+from .http import Browser
+
+ADMIN = ("scale@example.com", "scale-password-123")
+REDIS_DB = 15
+
+
+def redis_available():
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.skipif(not ON_POSTGRES, reason="needs DATABASE_URL on PostgreSQL"),
+    pytest.mark.skipif(not redis_available(), reason="needs Redis on 127.0.0.1:6379"),
+]
+
+
+@pytest.fixture
+def redis_url():
+    import redis
+
+    url = f"redis://127.0.0.1:6379/{REDIS_DB}"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    yield url
+    client.flushdb()  # leave Redis as we found it
+
+
+@pytest.fixture
+def two_instances(deployment, redis_url):
+    deployment.environment.update(RATELIMIT_STORAGE_URI=redis_url, TRUSTED_PROXIES="1")
+    deployment.flask("create-user", ADMIN[0], "--role", "admin", "--password", ADMIN[1])
+    return deployment, deployment.web(), deployment.web()
+
+
+def test_session_made_on_one_instance_works_on_the_other(two_instances):
+    _, one, two = two_instances
+    browser = Browser(one.base_url, forwarded_for="203.0.113.7")
+    assert browser.login(*ADMIN).status == 302
+    assert browser.get("/admin/users", base_url=two.base_url).status == 200
+    token = browser.csrf(base_url=two.base_url)
+    assert (
+        browser.request("POST", "/logout", {"csrf_token": token}, base_url=two.base_url).status
+        == 302
+    )
+    # Logged out on instance two: the same cookie is refused on instance one.
+    assert browser.get("/admin/users", base_url=one.base_url).status == 302
+
+
+def test_login_throttling_counts_across_both_instances(two_instances):
+    deployment, one, two = two_instances
+    attacker = Browser(one.base_url, forwarded_for="198.51.100.9")
+    codes = []
+    for n in range(10):
+        base = one.base_url if n % 2 else two.base_url
+        codes.append(attacker.login(ADMIN[0], "wrong-password", base_url=base).status)
+    assert codes == [200] * 10
+    assert attacker.login(*ADMIN, base_url=one.base_url).status == 429
+    assert attacker.login(*ADMIN, base_url=two.base_url).status == 429
+    # The audit log names the real client behind the one trusted proxy.
+    verify = deployment.flask("audit", "verify")
+    assert verify.returncode == 0
+    from webapp import create_app
+    from webapp.audit.models import AuditEvent
+    from webapp.extensions import db
+
+    app = create_app({"INSTANCE_PATH": deployment.environment["INSTANCE_PATH"]})
+    with app.app_context():
+        ips = set(
+            db.session.scalars(
+                db.select(AuditEvent.ip).where(AuditEvent.action == "auth.login_failed")
+            )
+        )
+        db.session.remove()
+        db.engine.dispose()
+    assert ips == {"198.51.100.9"}
+
+
+def test_audit_chain_stays_intact_under_both_instances(two_instances):
+    deployment, one, two = two_instances
+    errors = []
+    # One account and address per thread: 10 login attempts each stay under the throttle.
+    for n in range(6):
+        deployment.flask(
+            "create-user", f"churn{n}@example.com", "--role", "member", "--password", ADMIN[1]
+        )
+
+    def churn(base_url, n):
+        try:
+            browser = Browser(base_url, forwarded_for=f"192.0.2.{n + 1}")
+            for _ in range(5):
+                assert browser.login(f"churn{n}@example.com", "wrong-password").status == 200
+                assert browser.login(f"churn{n}@example.com", ADMIN[1]).status == 302
+                browser.request("POST", "/logout", {"csrf_token": browser.csrf()})
+        except Exception as exc:  # reported below
+            errors.append(repr(exc))
+
+    threads = [
+        threading.Thread(target=churn, args=((one, two)[n % 2].base_url, n)) for n in range(6)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == []
+    result = deployment.flask("audit", "verify")
+    assert result.returncode == 0, result.stdout + result.stderr
+    checked = int(result.stdout.split("intact: ")[1].split(" ")[0])
+    assert checked >= 6 * 5 * 3  # every failure, login and logout
+
+
+def test_two_workers_send_each_notification_once(two_instances, smtp_servers):
+    deployment, one, two = two_instances
+    server = smtp_servers("plain")
+    token = deployment.flask("token", "create", "scale").stdout.strip().splitlines()[-1]
+    admin = Browser(one.base_url)
+    admin.login(*ADMIN)
+    form = {
+        "smtp_host": server.host, "smtp_port": str(server.port), "security": "none",
+        "sender_email": "reports@example.com", "test_email": "ops@example.com",
+        "enabled": "y", "version": "0",
+    }  # fmt: skip
+    assert admin.post_form("/admin/settings/email", form).status == 302
+    workers = [deployment.worker() for _ in range(2)]
+    for n in range(300):
+        body = {
+            "kind": "alert",
+            "to": [f"s{n}@example.com"],
+            "subject": f"Alert {n}",
+            "text": "Body",
+        }
+        response = admin.request(
+            "POST", "/api/v1/notifications", json_body=body,
+            headers={"Authorization": f"Bearer {token}"},
+            base_url=(one, two)[n % 2].base_url,
+        )  # fmt: skip
+        assert response.status == 202
+    deadline = time.monotonic() + 60
+    while len(server.messages) < 300 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1)  # a duplicate, if any, would arrive now
+    for worker in workers:
+        assert worker.stop() == 0
+    seen = Counter(
+        m.original_content.split(b"Message-ID: ")[1].split(b"\r\n")[0] for m in server.messages
+    )
+    assert len(seen) == 300 and set(seen.values()) == {1}
+    assert all("sent" in w.output() for w in workers)
