@@ -34,6 +34,9 @@ class AuditEvent(db.Model):
     __table_args__ = (
         db.Index("ix_audit_events_action_id", "action", "id"),
         db.Index("ix_audit_events_actor_id", "actor", "id"),
+        # An actor or action combined with a date range reads only the range's rows.
+        db.Index("ix_audit_events_action_created", "action", "created_at"),
+        db.Index("ix_audit_events_actor_created", "actor", "created_at"),
     )
 
     def __repr__(self):
