@@ -8,7 +8,6 @@
   var presets = JSON.parse(preset.getAttribute("data-presets") || "{}");
   var note = document.getElementById("preset-note");
   var confirmation = document.getElementById("plaintext-confirmation");
-  var applyButton = document.getElementById("apply-preset");
 
   function setSecurity(value) {
     form.querySelectorAll("input[name=security]").forEach(function (radio) {
@@ -34,5 +33,7 @@
   form.querySelectorAll("input[name=security]").forEach(function (radio) {
     radio.addEventListener("change", showConfirmation);
   });
-  if (applyButton) { applyButton.classList.add("d-none"); }
+  // With the script running, choosing a preset applies it: the button is not needed.
+  var applyColumn = document.getElementById("apply-preset-column");
+  if (applyColumn) { applyColumn.classList.add("d-none"); }
 })();

@@ -103,8 +103,15 @@ def test_success_sends_one_test_email_in_each_mode(smtp_app, smtp_servers, mode)
 def test_without_test_address_nothing_is_sent(smtp_app, starttls_server):
     result = diagnose(smtp_app, starttls_server, security="tls", test_email=None)
     assert result.ok and not result.sent
-    assert step_names(result) == OPEN_STEPS["tls"] + ["auth"]
-    assert starttls_server.messages == [] and "MAIL" not in starttls_server.commands
+    assert step_names(result) == OPEN_STEPS["tls"] + ["auth", "mail_from"]
+    # The sender is probed with MAIL FROM, then RSET: no recipient, no message.
+    assert starttls_server.messages == [] and "RCPT" not in starttls_server.commands
+
+
+def test_check_without_password_finds_a_server_that_needs_a_login(smtp_app, plain_server):
+    result = diagnose(smtp_app, plain_server, password=None, test_email=None)
+    hint = failed(result, "mail_from", "auth_required")
+    assert "requires a login" in hint and "530" in hint
 
 
 def test_relay_without_password_skips_auth(smtp_app, smtp_servers):

@@ -3,6 +3,7 @@
 import email
 import email.policy
 import logging
+import re
 
 import pytest
 
@@ -197,3 +198,35 @@ def test_password_canary_never_leaks(smtp_app, admin_on_smtp, smtp_servers, capl
         seen.append(str(db.session.execute(db.text("SELECT * FROM email_settings")).all()))
     for text in seen:
         assert canary not in text
+
+
+def test_save_without_password_is_caught_when_the_server_needs_a_login(
+    smtp_app, admin_on_smtp, plain_server
+):
+    # What happens when an admin tests with a typed password, then saves without retyping it.
+    tested = post_form(admin_on_smtp, "/admin/settings/email/test", values(plain_server))
+    assert "used for this test only" in tested.get_data(as_text=True)
+    response = post_form(admin_on_smtp, "/admin/settings/email", values(plain_server, password=""))
+    page = response.get_data(as_text=True)
+    assert "requires a login before it accepts mail" in page and "Nothing was saved" in page
+    with smtp_app.app_context():
+        assert db.session.get(EmailSettings, 1) is None
+
+
+def test_plaintext_confirmation_is_remembered_for_the_stored_password(
+    smtp_app, admin_on_smtp, plain_server
+):
+    assert (
+        post_form(admin_on_smtp, "/admin/settings/email", values(plain_server)).status_code == 302
+    )
+    page = admin_on_smtp.get("/admin/settings/email").get_data(as_text=True)
+    checkbox = re.search(r'<input[^>]*name="allow_plaintext_password"[^>]*>', page).group(0)
+    assert "checked" in checkbox
+    again = values(
+        plain_server,
+        password="",
+        allow_plaintext_password=None,
+        version="1",
+        sender_name="New name",
+    )
+    assert post_form(admin_on_smtp, "/admin/settings/email", again).status_code == 302

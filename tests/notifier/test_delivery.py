@@ -266,4 +266,4 @@ def test_email_page_and_healthz_report_delivery_health(notifier_app, plain_serve
     }
     post_form(client, "/login", {"email": admin.email, "password": admin.password})
     page = client.get("/admin/settings/email").get_data(as_text=True)
-    assert "Last delivery " in page and "0 failure(s) in the last hour, 0 waiting." in page
+    assert "Last delivery " in page and "0 failures in the last hour, 0 waiting." in page

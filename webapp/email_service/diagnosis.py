@@ -95,6 +95,8 @@ def diagnose_connection(params, *, sender_email, sender_name="", test_email=None
                 )
                 conv.send(sender_email, [test_email], message)
                 result.sent = True
+            else:
+                conv.probe_sender(sender_email)
         result.ok = True
     except StepFailed as failure:
         result.failed_step, result.kind = failure.step, failure.kind

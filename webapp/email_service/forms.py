@@ -121,6 +121,9 @@ class EmailSettingsForm(FlaskForm):
         super().__init__(*args, obj=stored, **kwargs)
         self.stored = stored
         self.warnings = []
+        if not self.is_submitted():
+            # The confirmation was given when this password was saved over "None".
+            self.allow_plaintext_password.data = stored.security == "none" and stored.has_password
 
     # -- derived values --------------------------------------------------------------
     @property
@@ -195,9 +198,15 @@ class EmailSettingsForm(FlaskForm):
                 "enter it again."
             )
         sends_password = bool(self.password.data) or self.keeps_stored_password()
+        confirmed_before = (
+            self.keeps_stored_password()
+            and self.stored.security == "none"
+            and not self._target_changed()
+        )
         if (
             self.security.data == "none"
             and sends_password
+            and not confirmed_before
             and not self.allow_plaintext_password.data
         ):
             self.allow_plaintext_password.errors.append(

@@ -126,6 +126,13 @@ def _auth_unsupported(f, p, c):
     )
 
 
+def _auth_required(f, p, c):
+    return (
+        f"The server requires a login before it accepts mail ({f.reply}), and no password "
+        "is set. Enter the password (for 163 and QQ Mail, the client authorization code)."
+    )
+
+
 def _sender_refused(f, p, c):
     return (
         f"The server refused the sender {c['sender']} ({f.reply}). QQ, 163 and Exmail only "
@@ -183,6 +190,7 @@ HINTS = {
     "auth_rejected": _auth_rejected,
     "auth_unsupported": _auth_unsupported,
     "password_not_ascii": _password_not_ascii,
+    "auth_required": _auth_required,
     "sender_refused": _sender_refused,
     "recipient_refused": _recipient_refused,
     "message_refused": _message_refused,

@@ -32,7 +32,7 @@ def _wants_json():
     return best == "application/json" and request.accept_mimetypes[best] > 0
 
 
-def _page(form, diagnosis=None, status=200, offer_unverified=False):
+def _page(form, diagnosis=None, status=200, offer_unverified=False, action="save"):
     return (
         render_template(
             "email_service/settings.html",
@@ -40,6 +40,7 @@ def _page(form, diagnosis=None, status=200, offer_unverified=False):
             diagnosis=diagnosis,
             presets=presets.for_browser(),
             offer_unverified=offer_unverified,
+            action=action,
             status_lines=[line() for line in current_app.extensions.get("email_status_lines", [])],
         ),
         status,
@@ -115,7 +116,7 @@ def test_connection():
         if _wants_json():
             errors = {name: messages[0] for name, messages in form.errors.items()}
             return jsonify({"ok": False, "errors": errors}), 400
-        return _page(form)
+        return _page(form, action="test")
     params, tested_stored = form.smtp_params(), form.matches_stored()
     _release_database()
     diagnosis = diagnose_connection(
@@ -128,4 +129,4 @@ def test_connection():
     db.session.commit()
     if _wants_json():
         return jsonify(diagnosis.as_dict())
-    return _page(form, diagnosis)
+    return _page(form, diagnosis, action="test")

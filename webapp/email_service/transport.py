@@ -382,12 +382,13 @@ class SmtpConversation:
             return sender, self._expect("mail_from", "sender_refused", code, message)
 
         def rcpt():
-            accepted = []
+            accepted, reply = [], ""
             for recipient in recipients:
                 self._settimeout("rcpt_to")
                 code, message = self.smtp.rcpt(recipient)
                 if code in (250, 251):
                     accepted.append(recipient)
+                    reply = f"{code} {_reply_text(message)}"
                 else:
                     refused[recipient] = StepFailed(
                         "rcpt_to", "recipient_refused", f"{code} {_reply_text(message)}", code
@@ -395,7 +396,7 @@ class SmtpConversation:
             if not accepted:
                 first = next(iter(refused.values()))
                 raise StepFailed("rcpt_to", first.kind, first.reply, first.code)
-            return ", ".join(accepted), ""
+            return ", ".join(accepted), reply
 
         def data():
             self._settimeout("data")
@@ -412,6 +413,21 @@ class SmtpConversation:
             self._reset()
             raise
         return refused
+
+    def probe_sender(self, sender):
+        """MAIL FROM, then RSET: shows the server accepts this sender (and login) without
+        sending anything. A server that needs a login answers 530 here when none was given.
+        """
+
+        def mail():
+            self._settimeout("mail_from")
+            code, message = self.smtp.mail(sender)
+            kind = "auth_required" if code == 530 else "sender_refused"
+            reply = self._expect("mail_from", kind, code, message)
+            self.smtp.rset()
+            return f"{sender} (then RSET: nothing is sent)", reply
+
+        self._run("mail_from", mail)
 
     def _reset(self):
         # After a refusal the connection can carry the next message once RSET clears it.

@@ -13,6 +13,7 @@ from .models import Delivery
 # Failures that mean the settings are wrong: retrying message by message cannot help.
 HOLD_KINDS = {
     "auth_rejected",
+    "auth_required",
     "auth_unsupported",
     "password_not_ascii",
     "cert_untrusted",

@@ -31,7 +31,8 @@ def delivery_status_line():
         )
     )
     sent = f"Last delivery {last:%Y-%m-%d %H:%M} UTC" if last else "No mail delivered yet"
-    worker = (
-        "" if worker_health()["ok"] else " No delivery worker has reported in the last 2 minutes."
-    )
-    return f"{sent}, {failures} failure(s) in the last hour, {waiting} waiting.{worker}"
+    failed = f"{failures} failure{'' if failures == 1 else 's'} in the last hour"
+    worker = ""
+    if waiting and not worker_health()["ok"]:
+        worker = " No delivery worker has reported in the last 2 minutes: is it running?"
+    return f"{sent}, {failed}, {waiting} waiting.{worker}"
