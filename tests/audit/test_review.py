@@ -127,3 +127,13 @@ def test_csv_export_is_audited(app, admin_client, admin):
 def test_members_get_403_on_both_routes(member_client):
     assert member_client.get("/admin/audit").status_code == 403
     assert member_client.get("/admin/audit.csv").status_code == 403
+
+
+def test_odd_query_strings_get_messages_not_errors(admin_client):
+    for query in ("page=%C2%B2", "until=9999-12-31", "actor=a%00b", "action=x%0Ay"):
+        response = admin_client.get(f"/admin/audit?{query}")
+        assert response.status_code == 200, query
+    assert "between the years 2000 and 9998" in admin_client.get(
+        "/admin/audit?until=9999-12-31"
+    ).get_data(as_text=True)
+    assert admin_client.get("/admin/users/99999999999999999999").status_code == 404

@@ -7,24 +7,34 @@ from wtforms import DateField, StringField
 from wtforms.validators import Length, Optional, ValidationError
 
 from ..extensions import db
-from ..validators import strip_filter
+from ..validators import PlainText, strip_filter
 from .models import AuditEvent
 
 KNOWN_ACTIONS = (
     "access.denied",
     "audit.exported",
+    "delivery.resent",
     "auth.login",
     "auth.login_failed",
     "auth.logout",
     "auth.setup",
     "email_settings.tested",
+    "email_settings.held",
+    "email_settings.released",
     "email_settings.updated",
     "key.rotated",
+    "resource_thresholds.updated",
+    "subscription.updated",
     "token.created",
     "token.revoked",
     "user.created",
     "user.updated",
 )
+
+
+def _reasonable_date(form, field):
+    if field.data and not 2000 <= field.data.year <= 9998:
+        raise ValidationError("Enter a date between the years 2000 and 9998.")
 
 
 class AuditFilterForm(FlaskForm):
@@ -33,10 +43,12 @@ class AuditFilterForm(FlaskForm):
     class Meta:
         csrf = False  # a GET form that only reads
 
-    actor = StringField("Actor", [Optional(), Length(max=254)], filters=[strip_filter])
-    action = StringField("Action", [Optional(), Length(max=64)], filters=[strip_filter])
-    since = DateField("From (UTC)", [Optional()])
-    until = DateField("To (UTC)", [Optional()])
+    actor = StringField("Actor", [Optional(), Length(max=254), PlainText()], filters=[strip_filter])
+    action = StringField(
+        "Action", [Optional(), Length(max=64), PlainText()], filters=[strip_filter]
+    )
+    since = DateField("From (UTC)", [Optional(), _reasonable_date])
+    until = DateField("To (UTC)", [Optional(), _reasonable_date])
 
     def validate_until(self, field):
         if field.data and self.since.data and field.data < self.since.data:

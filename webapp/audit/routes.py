@@ -23,7 +23,8 @@ _VISIBLE_CONTROLS = {ord(c): repr(c)[1:-1] for c in _CONTROLS}
 
 def _page_number():
     value = request.args.get("page", "1")
-    return int(value) if value.isdigit() and 0 < int(value) < 10**6 else 1
+    # isascii: "²".isdigit() is true, but int("²") fails.
+    return int(value) if value.isascii() and value.isdigit() and 0 < int(value) < 10**6 else 1
 
 
 @bp.route("/audit")

@@ -1,6 +1,6 @@
 """Enterprise Settings: the index of sections and the Users section."""
 
-from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from ..extensions import db
@@ -86,6 +86,8 @@ def user_create():
 @admin_view
 def user_edit(user_id):
     """Change a user's name, role or active flag."""
+    if user_id > 2**31 - 1:  # beyond any id; PostgreSQL would refuse the query
+        abort(404)
     user = db.get_or_404(User, user_id)
     form = UserEditForm(user)
     if form.validate_on_submit():

@@ -1,8 +1,9 @@
 """Notifier: topics and subscriptions, API tokens, the outbox, the worker, resource alerts."""
 
+from ..auth import add_member_link, add_settings_section
 from ..email_service import add_status_line
 from ..health import add_health_check
-from . import api, cli
+from . import api, cli, views_admin, views_subscriptions
 from .status import delivery_status_line, worker_health
 
 
@@ -11,5 +12,22 @@ def register(app):
     app.register_blueprint(api.bp)
     app.cli.add_command(cli.notifier_group)
     app.cli.add_command(cli.token_group)
+    app.register_blueprint(views_admin.bp)
+    app.register_blueprint(views_subscriptions.bp)
+    sections = (
+        ("Delivery log", "notifier_admin.delivery_log", "notifier_admin.delivery_",
+         "Every notification sent, retried or given up on; resend dead ones."),
+        ("API tokens", "notifier_admin.token_list", "notifier_admin.token_",
+         "Bearer tokens for the platform's notification API."),
+        ("Subscriptions", "subscriptions.admin_list", "subscriptions.admin_",
+         "Who receives which topic; add or remove subscriptions for any user."),
+        ("Resource alerts", "notifier_admin.resource_alerts", "notifier_admin.resource_",
+         "Disk, memory and load thresholds of the server resource monitor."),
+    )  # fmt: skip
+    for title, endpoint, match, description in sections:
+        add_settings_section(app, title, endpoint, description, match=match)
+    add_member_link(
+        app, "My subscriptions", "subscriptions.mine", "Cards, pages and tasks you get email about."
+    )
     add_health_check(app, "worker", worker_health)
     add_status_line(app, delivery_status_line)

@@ -1,7 +1,10 @@
-"""The notifier's page forms; every check of what a user typed lives here."""
+"""Forms of the notifier's admin pages: filters, API tokens, resource alert thresholds."""
+
+from datetime import date
 
 from flask_wtf import FlaskForm
 from wtforms import DateField, FloatField, IntegerField, SelectField, StringField, SubmitField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import (
     DataRequired,
     InputRequired,
@@ -11,15 +14,11 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from ..auth.models import User
-from ..extensions import db
-from ..validators import strip_filter
-from .api_schema import TOPIC_RE
-from .models import KINDS, STATUSES, SYSTEM_TOPICS
-from .subscriptions import receives
+from ..validators import PlainText, strip_filter
+from .models import KINDS, STATUSES
 from .tokens import check_name
 
-TOPIC_HELP = "Lower-case letters, digits and : . _ - such as card:42, page:sales-overview or task:nightly-etl."
+EARLIEST, LATEST = date(2000, 1, 1), date(9998, 12, 31)
 
 
 def lower_filter(value):
@@ -46,32 +45,30 @@ class FilterForm(FlaskForm):
         }
 
 
-class DateRangeMixin:
-    """``since`` and ``until`` dates, in order."""
+def _choices(anything, values):
+    return [SelectChoice("", anything)] + [SelectChoice(v, v) for v in values]
 
-    since = DateField("From (UTC)", [Optional()])
-    until = DateField("To (UTC)", [Optional()])
+
+def _plausible_date(form, field):
+    # The end of the range is "until + 1 day": 9999-12-31 would overflow.
+    if field.data is not None and not EARLIEST <= field.data <= LATEST:
+        raise ValidationError(f"Enter a date between {EARLIEST} and {LATEST}.")
+
+
+class DeliveryFilterForm(FilterForm):
+    """Status, kind, recipient and a date range for the delivery log."""
+
+    status = SelectField("Status", choices=_choices("Any status", STATUSES), default="")
+    kind = SelectField("Kind", choices=_choices("Any kind", KINDS), default="")
+    recipient = StringField(
+        "Recipient", [Optional(), Length(max=254), PlainText()], filters=[lower_filter]
+    )
+    since = DateField("From (UTC)", [Optional(), _plausible_date])
+    until = DateField("To (UTC)", [Optional(), _plausible_date])
 
     def validate_until(self, field):
         if field.data and self.since.data and field.data < self.since.data:
             raise ValidationError("The end date is before the start date.")
-
-
-class DeliveryFilterForm(DateRangeMixin, FilterForm):
-    """Status, kind, recipient and a date range for the delivery log."""
-
-    status = SelectField("Status", choices=[("", "Any status")] + [(s, s) for s in STATUSES])
-    kind = SelectField("Kind", choices=[("", "Any kind")] + [(k, k) for k in KINDS])
-    recipient = StringField(
-        "Recipient", [Optional(), Length(max=254)], filters=[lower_filter]
-    )
-
-
-class SubscriptionFilterForm(FilterForm):
-    """Topic and user for the everyone's-subscriptions page."""
-
-    topic = StringField("Topic", [Optional(), Length(max=100)], filters=[lower_filter])
-    user = StringField("User email", [Optional(), Length(max=254)], filters=[lower_filter])
 
 
 class TokenCreateForm(FlaskForm):
@@ -92,92 +89,44 @@ class TokenCreateForm(FlaskForm):
             raise ValidationError(problem)
 
 
-def check_topic(user, topic):
-    """The error for subscribing ``user`` to ``topic``, or None."""
-    if not TOPIC_RE.match(topic):
-        return f"Not a valid topic. Use {TOPIC_HELP}"
-    if topic in SYSTEM_TOPICS and not user.is_admin:
-        return f"{topic} is a system topic for administrators; members cannot subscribe to it."
-    if receives(user, topic):
-        if topic in SYSTEM_TOPICS:
-            return f"{user.email} already receives {topic}: administrators get it by default."
-        return f"{user.email} is already subscribed to {topic}."
-    return None
+class NumberField(FloatField):
+    """A float shown without a needless ".0" (90, not 90.0)."""
+
+    def _value(self):
+        if self.raw_data or self.data is None:
+            return super()._value()
+        return f"{self.data:g}"
 
 
-class TopicForm(FlaskForm):
-    """A topic the logged-in user subscribes to."""
-
-    topic = StringField(
-        "Topic",
-        [DataRequired(message="Enter a topic, such as card:42.")],
-        filters=[lower_filter],
-        description=TOPIC_HELP,
-    )
-    submit = SubmitField("Subscribe")
-
-    def __init__(self, user, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.user = user
-
-    def validate_topic(self, field):
-        problem = check_topic(self.user, field.data)
-        if problem:
-            raise ValidationError(problem)
-
-
-class AdminSubscriptionForm(FlaskForm):
-    """A subscription an administrator adds for an active user."""
-
-    user = SelectField("User", coerce=int, validate_choice=False)
-    topic = StringField(
-        "Topic",
-        [DataRequired(message="Enter a topic, such as card:42.")],
-        filters=[lower_filter],
-        description=TOPIC_HELP,
-    )
-    submit = SubmitField("Add subscription")
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        users = db.session.scalars(
-            db.select(User).where(User.active.is_(True)).order_by(User.email)
-        ).all()
-        self.active_users = {u.id: u for u in users}
-        self.user.choices = [(0, "Choose a user…")] + [(u.id, u.label) for u in users]
-
-    def validate_user(self, field):
-        if field.data not in self.active_users:
-            raise ValidationError("Choose an active user.")
-
-    def validate_topic(self, field):
-        user = self.active_users.get(self.user.data)
-        problem = check_topic(user, field.data) if user else None
-        if problem:
-            raise ValidationError(problem)
-
-    @property
-    def chosen_user(self):
-        """The user picked in the select."""
-        return self.active_users[self.user.data]
-
-
-def _limit(label, low, high, field=FloatField, unit=""):
+def _limit(label, low, high, description, field=NumberField):
     return field(
         label,
         [InputRequired(message="Enter a number."), NumberRange(low, high)],
-        description=f"Between {low} and {high}{unit}.",
+        description=description,
     )
 
 
 class ThresholdsForm(FlaskForm):
     """The resource monitor's limits."""
 
-    disk_percent = _limit("Disk usage (%)", 1, 100, unit=" percent of the disk")
-    memory_percent = _limit("Memory usage (%)", 1, 100, unit=" percent of the memory")
-    load_per_core = _limit("Load per CPU core", 0.1, 100, unit=" (1-minute load average ÷ cores)")
+    disk_percent = _limit(
+        "Disk usage (%)", 1, 100, "Alert when the disk is this full: 1 to 100 percent."
+    )
+    memory_percent = _limit(
+        "Memory usage (%)", 1, 100, "Alert when this much memory is in use: 1 to 100 percent."
+    )
+    load_per_core = _limit(
+        "Load per CPU core",
+        0.1,
+        100,
+        "The 1-minute load average divided by the number of cores: 0.1 to 100.",
+    )
     cooldown_minutes = _limit(
-        "Cooldown (minutes)", 1, 1440, field=IntegerField, unit=" minutes between alerts"
+        "Cooldown (minutes)",
+        1,
+        1440,
+        "1 to 1440. A metric that alerted stays quiet this long, even if it crosses again.",
+        field=IntegerField,
     )
     submit = SubmitField("Save thresholds")
 

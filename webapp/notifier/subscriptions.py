@@ -1,6 +1,6 @@
 """Who receives which topic: subscribing, removing and system-topic opt-outs, audited."""
 
-from ..audit.record import record_event
+from ..audit.record import diff, record_event
 from ..extensions import db
 from .models import SYSTEM_TOPICS, Subscription
 
@@ -38,6 +38,17 @@ def system_topics(user):
     return [(topic, receives(user, topic)) for topic in SYSTEM_TOPICS]
 
 
+def _listed(row, email):
+    """Which list a row puts its user on: subscribers, or (system topics) opted out."""
+    if row is None:
+        return {}
+    return {"subscriber" if row.subscribed else "opted_out": email}
+
+
+def _record(topic, before, after, actor):
+    record_event("subscription.updated", target=topic, changes=diff(before, after), actor=actor)
+
+
 def set_subscription(user, topic, subscribed, actor=None):
     """Make ``user`` receive ``topic`` or not, recording ``subscription.updated``.
 
@@ -46,18 +57,27 @@ def set_subscription(user, topic, subscribed, actor=None):
     and opting back in deletes that row; for other topics a row means subscribed.
     """
     row = find_subscription(user.id, topic)
-    before = receives(user, topic, row)
-    if before == subscribed:
+    if receives(user, topic, row) == subscribed:
         return False
+    before = _listed(row, user.email)
     default = topic in SYSTEM_TOPICS and user.is_admin
     if subscribed == default:
         if row is not None:
             db.session.delete(row)
+        row = None
     elif row is None:
-        db.session.add(Subscription(user_id=user.id, topic=topic, subscribed=subscribed))
+        row = Subscription(user_id=user.id, topic=topic, subscribed=subscribed)
+        db.session.add(row)
     else:
         row.subscribed = subscribed
     db.session.flush()
-    change = [None, user.email] if subscribed else [user.email, None]
-    record_event("subscription.updated", target=topic, changes={"subscriber": change}, actor=actor)
+    _record(topic, before, _listed(row, user.email), actor)
     return True
+
+
+def delete_choice(row, user, actor=None):
+    """Delete a subscription or an opt-out row, recording ``subscription.updated``."""
+    before = _listed(row, user.email)
+    db.session.delete(row)
+    db.session.flush()
+    _record(row.topic, before, {}, actor)

@@ -1,0 +1,141 @@
+"""Forms of the subscription pages; every rule about who may follow which topic lives here."""
+
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, SelectField, StringField, SubmitField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
+
+from ..auth.models import User
+from ..extensions import db
+from ..validators import PlainText
+from .api_schema import TOPIC_RE
+from .forms import FilterForm, lower_filter
+from .models import SYSTEM_TOPICS, Subscription
+from .subscriptions import receives
+
+TOPIC_RULE = "lower-case letters, digits and the characters : . _ - (at most 100)"
+TOPIC_EXAMPLES = "card:42, page:sales-overview or task:nightly-etl"
+
+
+def members_refused(topic):
+    """The message telling a member that ``topic`` is for administrators."""
+    return f"{topic} is a system topic for administrators; members cannot subscribe to it."
+
+
+class SubscriptionFilterForm(FilterForm):
+    """Topic and user for the everyone's-subscriptions page."""
+
+    topic = StringField("Topic", [Optional(), Length(max=100), PlainText()], filters=[lower_filter])
+    user = StringField(
+        "User email", [Optional(), Length(max=254), PlainText()], filters=[lower_filter]
+    )
+
+
+def check_topic(user, topic):
+    """The error for subscribing ``user`` to ``topic``, or None."""
+    if not TOPIC_RE.match(topic):
+        return f"Not a valid topic. Use {TOPIC_RULE}, such as {TOPIC_EXAMPLES}."
+    if topic in SYSTEM_TOPICS and not user.is_admin:
+        return members_refused(topic)
+    if receives(user, topic):
+        if topic in SYSTEM_TOPICS:
+            return f"{user.email} already receives {topic}: administrators get it by default."
+        return f"{user.email} is already subscribed to {topic}."
+    return None
+
+
+class TopicForm(FlaskForm):
+    """A topic the logged-in user subscribes to."""
+
+    topic = StringField(
+        "Topic",
+        [DataRequired(message="Enter a topic, such as card:42.")],
+        filters=[lower_filter],
+        description=f"Use {TOPIC_RULE}.",
+    )
+    submit = SubmitField("Subscribe")
+
+    def __init__(self, user, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def validate_topic(self, field):
+        problem = check_topic(self.user, field.data)
+        if problem:
+            raise ValidationError(problem)
+
+
+class AdminSubscriptionForm(FlaskForm):
+    """A subscription an administrator adds for an active user."""
+
+    user = SelectField("User", coerce=int, validate_choice=False)
+    topic = StringField(
+        "Topic",
+        [DataRequired(message="Enter a topic, such as card:42.")],
+        filters=[lower_filter],
+        description=f"Such as {TOPIC_EXAMPLES}.",
+    )
+    submit = SubmitField("Add subscription")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        users = db.session.scalars(
+            db.select(User).where(User.active.is_(True)).order_by(User.email)
+        ).all()
+        self.active_users = {u.id: u for u in users}
+        self.user.choices = [SelectChoice(0, "Choose a user…")] + [
+            SelectChoice(u.id, u.label) for u in users
+        ]
+
+    def validate_user(self, field):
+        if field.data not in self.active_users:
+            raise ValidationError("Choose an active user.")
+
+    def validate_topic(self, field):
+        user = self.active_users.get(self.user.data)
+        problem = check_topic(user, field.data) if user else None
+        if problem:
+            raise ValidationError(problem)
+
+    @property
+    def chosen_user(self):
+        """The user picked in the select."""
+        return self.active_users[self.user.data]
+
+
+class RemoveSubscriptionForm(FlaskForm):
+    """Which subscription or opt-out to delete; with ``owner``, only that user's own topics."""
+
+    subscription_id = HiddenField()
+
+    def __init__(self, owner=None, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.owner, self.row = owner, None
+
+    def _owns(self, row):
+        return row.user_id == self.owner.id and row.topic not in SYSTEM_TOPICS
+
+    def validate_subscription_id(self, field):
+        value = field.data or ""
+        sane = value.isascii() and value.isdigit() and len(value) < 10
+        row = db.session.get(Subscription, int(value)) if sane else None
+        if row is not None and self.owner is not None and not self._owns(row):
+            row = None  # someone else's row looks the same as a missing one
+        if row is None:
+            raise ValidationError("That subscription no longer exists; nothing was removed.")
+        self.row = row
+
+
+class SystemTopicForm(FlaskForm):
+    """Opt out of a system topic (``choice`` "out") or back in ("in"); administrators only."""
+
+    topic = SelectField(choices=[SelectChoice(t, t) for t in SYSTEM_TOPICS])
+    choice = SelectField(choices=[SelectChoice("in", "in"), SelectChoice("out", "out")])
+
+    def __init__(self, user, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def validate_topic(self, field):
+        if not self.user.is_admin:
+            raise ValidationError(members_refused(field.data))

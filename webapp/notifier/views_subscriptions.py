@@ -1,0 +1,138 @@
+"""Subscription pages: everyone's own (``/account``) and the administrators' overview."""
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import login_required
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from ..auth import admin_view
+from ..auth.models import User
+from ..extensions import db
+from .models import SYSTEM_TOPICS, Subscription
+from .subscription_forms import (
+    AdminSubscriptionForm,
+    RemoveSubscriptionForm,
+    SubscriptionFilterForm,
+    SystemTopicForm,
+    TopicForm,
+)
+from .subscriptions import delete_choice, own_topics, set_subscription, system_topics
+from .views_admin import acting_user, kept_filters, paginate
+
+bp = Blueprint("subscriptions", __name__)
+
+
+def save_choice(user, topic, subscribed, actor):
+    """Change and commit; the same change twice at once (a double click) is not an error."""
+    try:
+        set_subscription(user, topic, subscribed, actor=actor)
+        db.session.commit()
+    except IntegrityError:  # the unique (user, topic) row refused the second: already done
+        db.session.rollback()
+
+
+@bp.route("/account/subscriptions", methods=["GET", "POST"])
+@login_required
+def mine():
+    """The logged-in user's topics, a form to add one, and (admins) the system topics."""
+    user = acting_user()
+    form = TopicForm(user)
+    if form.validate_on_submit():
+        save_choice(user, form.topic.data, True, actor=user)
+        flash(f"You are subscribed to {form.topic.data}.", "success")
+        return redirect(url_for(".mine"))
+    return render_template(
+        "notifier/my_subscriptions.html",
+        form=form,
+        topics=own_topics(user),
+        system=system_topics(user) if user.is_admin else [],
+    )
+
+
+def refused(form):
+    """Flash why a button's form was refused (the first error is the one that matters)."""
+    flash(next(iter(form.errors.values()))[0], "error")
+
+
+@bp.route("/account/subscriptions/remove", methods=["POST"])
+@login_required
+def mine_remove():
+    """Stop receiving one of your own topics."""
+    user = acting_user()
+    form = RemoveSubscriptionForm(owner=user)
+    if not form.validate_on_submit():
+        refused(form)
+        return redirect(url_for(".mine"))
+    save_choice(user, form.row.topic, False, actor=user)
+    flash(f"You are no longer subscribed to {form.row.topic}.", "success")
+    return redirect(url_for(".mine"))
+
+
+@bp.route("/account/subscriptions/system", methods=["POST"])
+@login_required
+def mine_system():
+    """Opt out of a system topic, or back in (administrators only)."""
+    user = acting_user()
+    form = SystemTopicForm(user)
+    if not form.validate_on_submit():
+        refused(form)
+        return redirect(url_for(".mine"))
+    topic, receive = form.topic.data, form.choice.data == "in"
+    save_choice(user, topic, receive, actor=user)
+    flash(f"You receive {topic} again." if receive else f"You opted out of {topic}.", "success")
+    return redirect(url_for(".mine"))
+
+
+def _filtered_subscriptions(form):
+    query = (
+        select(Subscription)
+        .join(User, User.id == Subscription.user_id)
+        .order_by(Subscription.topic, User.email)
+    )
+    if form.topic.data:
+        query = query.where(Subscription.topic == form.topic.data)
+    if form.user.data:
+        query = query.where(User.email == form.user.data)
+    return query
+
+
+@bp.route("/admin/subscriptions", methods=["GET", "POST"])
+@admin_view
+def admin_list():
+    """Everyone's subscriptions and opt-outs, filterable; add one for any active user."""
+    form = AdminSubscriptionForm()
+    if form.validate_on_submit():
+        user, topic = form.chosen_user, form.topic.data
+        save_choice(user, topic, True, actor=acting_user())
+        flash(f"{user.email} is subscribed to {topic}.", "success")
+        return redirect(url_for(".admin_list"))
+    filters = SubscriptionFilterForm(formdata=request.args)
+    page = paginate(_filtered_subscriptions(filters)) if filters.validate() else None
+    ids = {row.user_id for row in page.items} if page else set()
+    emails = dict(db.session.execute(select(User.id, User.email).where(User.id.in_(ids))).all())
+    return render_template(
+        "notifier/subscriptions_admin.html",
+        form=form,
+        filter_form=filters,
+        filters=filters.active_filters() if page else {},
+        page=page,
+        emails=emails,
+        system_topics=SYSTEM_TOPICS,
+    )
+
+
+@bp.route("/admin/subscriptions/remove", methods=["POST"])
+@admin_view
+def admin_remove():
+    """Delete a subscription, or an opt-out (the admin then receives the topic again)."""
+    form = RemoveSubscriptionForm()
+    if not form.validate_on_submit():
+        refused(form)
+    else:
+        row = form.row
+        user = db.session.get(User, row.user_id)
+        kind = "subscription to" if row.subscribed else "opt-out of"
+        delete_choice(row, user, actor=acting_user())
+        db.session.commit()
+        flash(f"Removed the {kind} {row.topic} for {user.email}.", "success")
+    return redirect(url_for(".admin_list", **kept_filters(SubscriptionFilterForm)))
