@@ -1,12 +1,11 @@
 """The filter form shared by the review page and the CSV export."""
 
-from datetime import datetime, time, timedelta
-
 from flask_wtf import FlaskForm
 from wtforms import DateField, StringField
 from wtforms.validators import Length, Optional, ValidationError
 
 from ..extensions import db
+from ..listing import within_dates
 from ..validators import PlainText, strip_filter
 from .models import AuditEvent
 
@@ -66,9 +65,4 @@ def filtered_select(form):
         query = query.where(AuditEvent.actor.in_({form.actor.data, form.actor.data.lower()}))
     if form.action.data:
         query = query.where(AuditEvent.action == form.action.data)
-    if form.since.data:
-        query = query.where(AuditEvent.created_at >= datetime.combine(form.since.data, time()))
-    if form.until.data:
-        end = datetime.combine(form.until.data + timedelta(days=1), time())
-        query = query.where(AuditEvent.created_at < end)
-    return query
+    return within_dates(query, AuditEvent.created_at, form.since.data, form.until.data)

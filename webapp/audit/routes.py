@@ -8,6 +8,7 @@ from flask import Blueprint, Response, current_app, render_template, request, st
 from ..auth import admin_view
 from ..database import write_transaction
 from ..extensions import db
+from ..listing import paginate
 from .filters import KNOWN_ACTIONS, AuditFilterForm, filtered_select
 from .models import AuditEvent
 from .record import record_event
@@ -21,12 +22,6 @@ _CONTROLS = [chr(i) for i in range(32)] + ["\x7f", "\u2028", "\u2029"]
 _VISIBLE_CONTROLS = {ord(c): repr(c)[1:-1] for c in _CONTROLS}
 
 
-def _page_number():
-    value = request.args.get("page", "1")
-    # isascii: "²".isdigit() is true, but int("²") fails.
-    return int(value) if value.isascii() and value.isdigit() and 0 < int(value) < 10**6 else 1
-
-
 @bp.route("/audit")
 @admin_view
 def review():
@@ -34,12 +29,7 @@ def review():
     form = AuditFilterForm(formdata=request.args)
     page = None
     if form.validate():
-        page = db.paginate(
-            filtered_select(form),
-            page=_page_number(),
-            per_page=current_app.config["AUDIT_PAGE_SIZE"],
-            error_out=False,
-        )
+        page = paginate(filtered_select(form), current_app.config["AUDIT_PAGE_SIZE"])
     return render_template(
         "audit/review.html",
         form=form,

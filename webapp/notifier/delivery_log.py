@@ -1,12 +1,13 @@
 """Reading the delivery log and sending a dead delivery again."""
 
-from datetime import datetime, time, timedelta
+from datetime import timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import contains_eager
 
 from ..audit.record import record_event
 from ..extensions import db
+from ..listing import within_dates
 from ..timeutil import utcnow
 from .models import STATUSES, Delivery, Notification
 
@@ -27,12 +28,7 @@ def filtered_select(form):
         query = query.where(Notification.kind == form.kind.data)
     if form.recipient.data:
         query = query.where(Delivery.recipient == form.recipient.data)
-    if form.since.data:
-        query = query.where(Delivery.created_at >= datetime.combine(form.since.data, time()))
-    if form.until.data:
-        end = datetime.combine(form.until.data + timedelta(days=1), time())
-        query = query.where(Delivery.created_at < end)
-    return query
+    return within_dates(query, Delivery.created_at, form.since.data, form.until.data)
 
 
 def recent_counts():

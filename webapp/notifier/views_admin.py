@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from ..audit.record import diff, record_event
 from ..auth import admin_view
 from ..extensions import db
+from ..listing import page_number, paginate
 from .delivery_log import filtered_select, recent_counts, resend
 from .forms import THRESHOLD_FIELDS, ButtonForm, DeliveryFilterForm, ThresholdsForm, TokenCreateForm
 from .models import ApiToken, Delivery, ResourceAlertState
@@ -15,20 +16,7 @@ from .monitor import METRICS, load_thresholds
 from .tokens import create_token, revoke_token
 
 bp = Blueprint("notifier_admin", __name__, url_prefix="/admin")
-PAGE_SIZE = 50
 MAX_ID = 2**31 - 1  # larger ids cannot exist, and would overflow the database driver
-
-
-def page_number():
-    """The ``page`` query argument, or 1 when it is missing or not a sane number."""
-    value = request.args.get("page", "1")
-    sane = value.isascii() and value.isdigit() and len(value) <= 6  # "²" is a digit too
-    return int(value) if sane and int(value) > 0 else 1
-
-
-def paginate(query):
-    """One page of ``query``: 50 rows, the page number taken from the query string."""
-    return db.paginate(query, page=page_number(), per_page=PAGE_SIZE, error_out=False)
 
 
 def kept_filters(form_class):

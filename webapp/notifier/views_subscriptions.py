@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from ..auth import admin_view
 from ..auth.models import User
 from ..extensions import db
+from ..listing import paginate
 from .models import SYSTEM_TOPICS, Subscription
 from .subscription_forms import (
     AdminSubscriptionForm,
@@ -17,7 +18,7 @@ from .subscription_forms import (
     TopicForm,
 )
 from .subscriptions import delete_choice, own_topics, set_subscription, system_topics
-from .views_admin import acting_user, kept_filters, paginate
+from .views_admin import acting_user, kept_filters
 
 bp = Blueprint("subscriptions", __name__)
 
