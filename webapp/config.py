@@ -47,6 +47,7 @@ def from_environment(instance_path):
             instance_path, "settings_encryption_keys", lambda: Fernet.generate_key().decode()
         ),
         "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database_url),
         "SMTP_TIMEOUT": float(env.get("SMTP_TIMEOUT", "10")),
         "SMTP_CA_BUNDLE": env.get("SMTP_CA_BUNDLE") or None,
         "SMTP_ALLOW_LOOPBACK": _flag("SMTP_ALLOW_LOOPBACK"),
@@ -55,6 +56,16 @@ def from_environment(instance_path):
         "TRUSTED_PROXIES": int(env.get("TRUSTED_PROXIES", "0") or 0),
         **_notifier_tuning(env),
     }
+
+
+def engine_options(database_url):
+    """Connection pool settings: checked before use, recycled, sized for gthread workers."""
+    options = {"pool_pre_ping": True, "pool_recycle": 1800}
+    if database_url.startswith("postgresql"):
+        # Each gunicorn process runs GUNICORN_THREADS threads; a worker needs one or two.
+        threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+        options.update(pool_size=threads + 1, max_overflow=threads, pool_timeout=10)
+    return options
 
 
 def _notifier_tuning(env):
@@ -73,7 +84,6 @@ def _notifier_tuning(env):
 class Defaults:
     """Settings that do not come from the environment."""
 
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_NAME = "bi_session"

@@ -267,3 +267,29 @@ def test_email_page_and_healthz_report_delivery_health(notifier_app, plain_serve
     post_form(client, "/login", {"email": admin.email, "password": admin.password})
     page = client.get("/admin/settings/email").get_data(as_text=True)
     assert "Last delivery " in page and "0 failures in the last hour, 0 waiting." in page
+
+
+def test_a_passing_test_of_the_stored_settings_releases_the_hold(notifier_app, plain_server, admin):
+    from ..helpers import post_form
+
+    plain_server.password = "rotated-on-the-server"  # the mailbox password changed elsewhere
+    configure_service(notifier_app, plain_server)
+    queue(notifier_app, to=["held@example.com"])
+    run_worker(notifier_app)
+    assert statuses(notifier_app) == {"held@example.com": "held"}
+    plain_server.password = "right-password-1"  # … and was changed back
+    client = notifier_app.test_client()
+    post_form(client, "/login", {"email": admin.email, "password": admin.password})
+    with notifier_app.app_context():
+        version = load_settings().version
+    stored = {
+        "smtp_host": plain_server.host, "smtp_port": str(plain_server.port), "security": "none",
+        "sender_email": "reports@example.com", "test_email": "ops@example.com",
+        "version": str(version), "sender_name": "数据平台",
+    }  # fmt: skip
+    result = post_form(
+        client, "/admin/settings/email/test", stored, headers={"Accept": "application/json"}
+    ).get_json()
+    assert result["ok"] is True
+    run_worker(notifier_app)
+    assert statuses(notifier_app) == {"held@example.com": "sent"}
