@@ -33,7 +33,7 @@ from sqlalchemy.orm import joinedload
 
 from webapp.email_service.models import load_settings
 from webapp.extensions import db
-from webapp.notifier.messages import message_bytes, render_bodies
+from webapp.notifier.messages import message_template, personalize, render_bodies
 from webapp.notifier.models import Delivery, Notification
 from webapp.notifier.outbox import enqueue
 from webapp.notifier.worker import Worker
@@ -49,12 +49,13 @@ PARTS = [
     ("claim a batch (claim_due)", "notifier/worker.py", "claim_due"),
     ("hold check (sync_hold_state)", "notifier/worker.py", "sync_hold_state"),
     ("render bodies (render_bodies)", "notifier/messages.py", "render_bodies"),
-    ("build bytes (message_bytes)", "notifier/messages.py", "message_bytes"),
+    ("build once per notification (message_template)", "notifier/messages.py", "message_template"),
+    ("fill in each recipient (personalize)", "notifier/messages.py", "personalize"),
     ("new SmtpConversation (builds a TLS context)", "email_service/diagnosis.py", "conversation"),
     ("SMTP connect + login (open)", "email_service/transport.py", "open"),
     ("SMTP MAIL/RCPT/DATA (send)", "email_service/transport.py", "send"),
     ("SMTP QUIT (close)", "email_service/transport.py", "close"),
-    ("mark sent (ORM UPDATE)", "notifier/outcomes.py", "mark_sent"),
+    ("mark sent (one UPDATE per group)", "notifier/outcomes.py", "mark_sent"),
     (
         "  of which syncing the session (evaluate)",
         "orm/bulk_persistence.py",
@@ -236,9 +237,15 @@ def prebuilt_messages(app, notification_id):
             .order_by(Delivery.id)
         ).all()
         settings = load_settings()
-        bodies = render_bodies(deliveries[0].notification)
+        notification = deliveries[0].notification
+        bodies = render_bodies(notification)
+        template = message_template(settings, notification, bodies)
         return settings.sender_email, [
-            (d.recipient, message_bytes(settings, d.notification, d, bodies)) for d in deliveries
+            (
+                d.recipient,
+                personalize(template, settings, notification, bodies, d.recipient, d.message_id),
+            )
+            for d in deliveries
         ]
 
 

@@ -6,6 +6,7 @@ Every server records what reached it, so tests assert on the bytes a user's mail
 get, and on what was never sent (no AUTH or MAIL in plain text).
 """
 
+import asyncio
 import socket
 import ssl
 import threading
@@ -76,6 +77,8 @@ class _Recorder:
 
     async def handle_DATA(self, server, session, envelope):
         self.server.commands.append("DATA")
+        if self.server.data_delay:
+            await asyncio.sleep(self.server.data_delay)  # a slow server keeps a batch in hand
         if self.server.data_reply:
             return self.server.data_reply
         self.server.messages.append(
@@ -122,6 +125,7 @@ class SmtpServer:
         self.commands = []  # EHLO, AUTH, MAIL, RCPT, DATA as they arrived
         self.auth_attempts = []  # logins tried, right or wrong
         self.auth_reply = self.mail_reply = self.rcpt_reply = self.data_reply = None
+        self.data_delay = 0.0  # seconds before answering DATA
         self.controller = None
 
     def _authenticate(self, server, session, envelope, mechanism, auth_data):

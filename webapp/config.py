@@ -72,6 +72,7 @@ def _notifier_tuning(env):
     """Optional worker knobs (batch size, lease, poll interval, backoff) from the environment."""
     knobs = {
         "NOTIFIER_BATCH_SIZE": int,
+        "NOTIFIER_COMMIT_EVERY": int,
         "NOTIFIER_LEASE_SECONDS": float,
         "NOTIFIER_POLL_SECONDS": float,
         "NOTIFIER_BACKOFF_BASE": float,
@@ -100,6 +101,8 @@ class Defaults:
     # Notifier: a batch shares one SMTP connection; retries back off 30 s, 60 s, … up to an
     # hour with full jitter, so 12 attempts span several hours (an hour's outage loses nothing).
     NOTIFIER_BATCH_SIZE = 50
+    # Sent messages are recorded in groups of this size (see Worker._flush_sent).
+    NOTIFIER_COMMIT_EVERY = 10
     NOTIFIER_LEASE_SECONDS = None  # default: long enough for a whole batch to time out
     NOTIFIER_POLL_SECONDS = 2.0
     NOTIFIER_MAX_ATTEMPTS = 12

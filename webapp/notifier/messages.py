@@ -32,18 +32,37 @@ def render_bodies(notification):
     )
 
 
-def message_bytes(settings, notification, delivery, bodies):
-    """The bytes sent for one delivery; its Message-ID is the one stored at queueing."""
+# Stand-ins replaced per recipient: building a MIME message costs ~2 ms, a replace ~2 µs.
+TO_MARK = b"to.placeholder@recipient.invalid"
+ID_MARK = b"<id.placeholder@message.invalid>"
+
+
+def message_template(settings, notification, bodies):
+    """The message of a notification with stand-ins for To and Message-ID."""
+    return _build(settings, notification, bodies, TO_MARK.decode(), ID_MARK.decode())
+
+
+def personalize(template, settings, notification, bodies, recipient, message_id):
+    """The bytes for one recipient; its Message-ID is the one stored at queueing."""
+    if recipient.isascii():
+        # Headers come first, so the first occurrence of each stand-in is the header's.
+        return template.replace(TO_MARK, recipient.encode(), 1).replace(
+            ID_MARK, message_id.encode(), 1
+        )
+    return _build(settings, notification, bodies, recipient, message_id)
+
+
+def _build(settings, notification, bodies, recipient, message_id):
     text, html = bodies
     base_url = current_app.config["BASE_URL"]
     message = build_message(
         sender_email=settings.sender_email,
         sender_name=settings.sender_name,
-        to=[delivery.recipient],
+        to=[recipient],
         subject=SUBJECT_PREFIX.get(notification.kind, "") + notification.subject,
         text=text,
         html=html,
-        message_id=delivery.message_id,
+        message_id=message_id,
         headers={
             "Auto-Submitted": "auto-generated",
             "X-Auto-Response-Suppress": "All",

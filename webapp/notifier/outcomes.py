@@ -4,7 +4,7 @@ import random
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 
 from ..extensions import db
 from ..timeutil import utcnow
@@ -37,24 +37,40 @@ def backoff_seconds(attempts):
 
 
 def _mine(delivery_id, worker_id):
-    return update(Delivery).where(Delivery.id == delivery_id, Delivery.lease_owner == worker_id)
-
-
-def mark_sent(delivery_id, worker_id, reply):
-    """The server accepted the message."""
-    now = utcnow()
-    db.session.execute(
-        _mine(delivery_id, worker_id).values(
-            status="sent",
-            attempts=Delivery.attempts + 1,
-            sent_at=now,
-            updated_at=now,
-            lease_owner=None,
-            lease_expires_at=None,
-            last_error=None,
-            last_reply=reply[:300] if reply else None,
-        )
+    # No session synchronisation: the loop holds plain values, not Delivery objects.
+    return (
+        update(Delivery)
+        .where(Delivery.id == delivery_id, Delivery.lease_owner == worker_id)
+        .execution_options(synchronize_session=False)
     )
+
+
+_table = Delivery.__table__
+# One statement, compiled once, run with executemany for a group of sent deliveries.
+_MARK_SENT = (
+    update(_table)
+    .where(_table.c.id == bindparam("delivery_id"), _table.c.lease_owner == bindparam("worker"))
+    .values(
+        status="sent",
+        attempts=_table.c.attempts + 1,
+        sent_at=bindparam("now"),
+        updated_at=bindparam("now"),
+        lease_owner=None,
+        lease_expires_at=None,
+        last_error=None,
+        last_reply=bindparam("reply"),
+    )
+)
+
+
+def mark_sent(sent, worker_id):
+    """The server accepted these messages: ``sent`` holds ``(delivery_id, reply)`` pairs."""
+    now = utcnow()
+    rows = [
+        {"delivery_id": i, "worker": worker_id, "now": now, "reply": (r or "")[:300] or None}
+        for i, r in sent
+    ]
+    db.session.connection().execute(_MARK_SENT, rows)
 
 
 def mark_failed(delivery, worker_id, failure):

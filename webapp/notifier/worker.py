@@ -7,6 +7,7 @@ import signal
 import socket
 import time
 from datetime import timedelta
+from typing import NamedTuple
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import joinedload
@@ -20,10 +21,18 @@ from ..email_service.transport import SmtpParams, StepFailed
 from ..extensions import db
 from ..timeutil import utcnow
 from . import outcomes
-from .messages import message_bytes, render_bodies
+from .messages import message_template, personalize, render_bodies
 from .models import Delivery, WorkerHeartbeat
 
 log = logging.getLogger("webapp.notifier")
+
+
+class Item(NamedTuple):
+    """What the send loop needs of a delivery: plain values, no ORM object to refresh."""
+
+    id: int
+    recipient: str
+    attempts: int
 
 
 def claim_due(worker_id, limit, lease_seconds):
@@ -94,6 +103,8 @@ class Worker:
         self.last_monitor = 0.0
         self.counts = {"sent": 0, "retrying": 0, "dead": 0, "held": 0}
         self.sender = ""
+        self.sent = []  # (delivery id, server reply) not yet recorded
+        self.commit_every = config["NOTIFIER_COMMIT_EVERY"]
 
     def stop(self, *_):
         """Finish the message in hand, give back the rest of the batch, then exit."""
@@ -179,6 +190,8 @@ class Worker:
             .where(Delivery.id.in_(ids), Delivery.lease_owner == self.worker_id)
             .order_by(Delivery.id)
         ).all()
+        if not deliveries:
+            return
         settings = load_settings()
         try:
             params = SmtpParams(
@@ -191,18 +204,22 @@ class Worker:
         except UndecryptableSecret:
             self._hold(ids, None, "The stored SMTP password cannot be decrypted: enter it again.")
             return
-        bodies = {}
-        pending = list(deliveries)
-        for d in pending:
-            if d.notification_id not in bodies:
-                bodies[d.notification_id] = render_bodies(d.notification)
-        messages = [
-            (d, message_bytes(settings, d.notification, d, bodies[d.notification_id]))
-            for d in pending
-        ]
+        messages = list(self._messages(settings, deliveries))
         self.sender = settings.sender_email
         db.session.commit()  # no transaction stays open while talking SMTP
         self._send_all(params, messages)
+
+    def _messages(self, settings, deliveries):
+        """``(Item, bytes)`` per delivery; each notification is rendered and built once."""
+        built = {}
+        for d in deliveries:
+            n = d.notification
+            if n.id not in built:
+                bodies = render_bodies(n)
+                built[n.id] = (bodies, message_template(settings, n, bodies))
+            bodies, template = built[n.id]
+            raw = personalize(template, settings, n, bodies, d.recipient, d.message_id)
+            yield Item(d.id, d.recipient, d.attempts), raw
 
     def _send_all(self, params, messages):
         conv, reconnects = None, 0
@@ -234,14 +251,29 @@ class Worker:
                         self._retry_all(params, failure, [d for d, _ in messages[index + 1 :]])
                         return
                 continue
-            outcomes.mark_sent(delivery.id, self.worker_id, conv.steps[-1].reply)
-            db.session.commit()
+            self.sent.append((delivery.id, conv.steps[-1].reply))
             conv.steps.clear()  # a long connection must not grow its step list forever
-            self.counts["sent"] += 1
+            if len(self.sent) >= self.commit_every:
+                self._flush_sent()
+        self._flush_sent()
         if conv is not None:
             conv.close()
 
+    def _flush_sent(self):
+        """Record the messages sent since the last flush, in one statement and one commit.
+
+        Grouping is what lets the worker keep up with the server; the price is that a
+        worker killed (SIGKILL) mid-group sends up to ``commit_every`` messages again after
+        its lease expires, each with its original Message-ID.
+        """
+        if self.sent:
+            outcomes.mark_sent(self.sent, self.worker_id)
+            db.session.commit()
+            self.counts["sent"] += len(self.sent)
+            self.sent = []
+
     def _record_failure(self, delivery, failure):
+        self._flush_sent()
         status = outcomes.mark_failed(delivery, self.worker_id, failure)
         db.session.commit()
         self.counts[status] += 1
@@ -260,6 +292,7 @@ class Worker:
         self._retry_all(params, failure, deliveries)
 
     def _hold(self, ids, failure, reason):
+        self._flush_sent()
         outcomes.mark_held(ids, self.worker_id, failure)
         hold_delivery(reason)
         db.session.commit()
@@ -267,5 +300,6 @@ class Worker:
         log.error("deliveries held: %s", reason)
 
     def _finish_release(self, ids):
+        self._flush_sent()
         outcomes.release(ids, self.worker_id)
         db.session.commit()
