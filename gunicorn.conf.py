@@ -11,8 +11,9 @@ threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "45"))
 graceful_timeout = 30
 keepalive = 5
-max_requests = 5000
-max_requests_jitter = 500
+# Recycle workers now and then (a guard against slow leaks), rarely enough not to stall load.
+max_requests = 50000
+max_requests_jitter = 5000
 # No control socket: it would be created under the home folder of whoever runs this.
 control_socket_disable = True
 accesslog = "-"

@@ -17,10 +17,12 @@ def load_user(user_id):
     token = session.get("sid")
     if not token or not user_id.isdigit():
         return None
-    row = db.session.get(LoginSession, LoginSession.digest(token))
-    if row is None or row.user_id != int(user_id):
-        return None
-    return db.session.get(User, int(user_id))
+    # One query per request: the session row must exist and belong to this user.
+    return db.session.scalar(
+        db.select(User)
+        .join(LoginSession, LoginSession.user_id == User.id)
+        .where(LoginSession.id == LoginSession.digest(token), User.id == int(user_id))
+    )
 
 
 def admin_required(view):

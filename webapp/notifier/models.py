@@ -93,6 +93,7 @@ class Delivery(db.Model):
         db.UniqueConstraint("notification_id", "recipient"),
         db.Index("ix_deliveries_due", "status", "next_attempt_at"),
         db.Index("ix_deliveries_created", "created_at"),
+        db.Index("ix_deliveries_sent_at", "sent_at"),  # "last delivery" on the settings page
         db.CheckConstraint(
             "status IN ('queued', 'sending', 'sent', 'retrying', 'held', 'dead')", name="status"
         ),
