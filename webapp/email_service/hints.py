@@ -93,8 +93,8 @@ def _cert_untrusted(f, p, c):
 def _cert_mismatch(f, p, c):
     return (
         f"The server's certificate was issued for a different name than {p.host} "
-        f"({f.detail.rstrip('.')}). Enter the server name that the certificate covers, for example the "
-        "provider's official SMTP host rather than an IP address or alias."
+        f"({f.detail.rstrip('.')}). Enter the server name that the certificate covers, for "
+        "example the provider's official SMTP host rather than an IP address or alias."
     )
 
 
