@@ -91,9 +91,12 @@ def client_thread(base_url, token, server, stop, tally, seed):
                 json_body=body,
                 headers={"Authorization": f"Bearer {token}"},
             )
-            tally.add("queued" if response.status == 202 else "queue_failed", response)
-            if response.status != 202:
-                tally.problems.append(f"queue: {response.status}")
+            if response.status == 429:
+                tally.add("queue_throttled")  # the token's per-minute allowance is used up
+            else:
+                tally.add("queued" if response.status == 202 else "queue_failed", response)
+                if response.status != 202:
+                    tally.problems.append(f"queue: {response.status}")
         else:
             response = browser.get(
                 rng.choice(["/admin/settings/email", "/admin/audit", "/healthz"])

@@ -44,7 +44,8 @@ def _accepted(notification, status=202):
 
 
 @bp.route("/notifications", methods=["POST"])
-@limiter.limit("600 per minute", key_func=_token_key)
+# Per token: generous for a platform's bursts, a brake on a runaway client.
+@limiter.limit("6000 per minute", key_func=_token_key)
 def create_notification():
     """Queue a notification: 202 with its id and recipient count; 400 naming bad fields."""
     limit = current_app.config["API_MAX_BODY"]
