@@ -116,6 +116,7 @@ def test_sigkill_mid_batch_then_another_worker_delivers_the_rest(notifier_app, p
 def test_four_workers_drain_2000_deliveries_without_duplicates(notifier_app, plain_server):
     configure_service(notifier_app, plain_server)
     bulk_queue(notifier_app, 2000)
+    plain_server.data_delay = 0.002  # one worker alone must not drain it before the others start
     workers = [start_worker(notifier_app, "--once", NOTIFIER_BATCH_SIZE="20") for _ in range(4)]
     outputs = []
     for worker in workers:
