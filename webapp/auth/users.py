@@ -1,6 +1,6 @@
 """Enterprise Settings: the index of sections and the Users section."""
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from ..extensions import db
@@ -82,12 +82,11 @@ def user_create():
     return render_template("admin/user_form.html", form=form, user=None)
 
 
-@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+# max: larger ids cannot exist, and PostgreSQL would refuse them as integers.
+@bp.route("/users/<int(max=2147483647):user_id>", methods=["GET", "POST"])
 @admin_view
 def user_edit(user_id):
     """Change a user's name, role or active flag."""
-    if user_id > 2**31 - 1:  # beyond any id; PostgreSQL would refuse the query
-        abort(404)
     user = db.get_or_404(User, user_id)
     form = UserEditForm(user)
     if form.validate_on_submit():
