@@ -334,3 +334,21 @@ def test_server_outage_then_recovery_on_the_same_port(smtp_app, plain_server):
     plain_server.start()
     assert diagnose(smtp_app, plain_server).sent
     assert len(plain_server.messages) == 1
+
+
+def test_a_refusing_greeting_is_explained(smtp_app):
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def refuse():
+        conn, _ = listener.accept()
+        conn.sendall(b"554 5.7.1 no SMTP service for you\r\n")
+        conn.close()
+
+    threading.Thread(target=refuse, daemon=True).start()
+    result = diagnose(smtp_app, "127.0.0.1", listener.getsockname()[1], "tls")
+    listener.close()
+    hint = failed(result, "greeting", "bad_greeting")
+    assert "554 5.7.1 no SMTP service for you" in hint and "allow" in hint

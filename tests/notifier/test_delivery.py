@@ -293,3 +293,27 @@ def test_a_passing_test_of_the_stored_settings_releases_the_hold(notifier_app, p
     assert result["ok"] is True
     run_worker(notifier_app)
     assert statuses(notifier_app) == {"held@example.com": "sent"}
+
+
+def test_a_5xx_greeting_is_retried_not_dead(notifier_app, smtp_servers):
+    import socket
+    import threading
+
+    server = smtp_servers("plain")
+    configure_service(notifier_app, server, password=None)
+    queue(notifier_app, to=["later@example.com"])
+    server.stop()
+    # A server that answers every connection with "554 no service" and hangs up.
+    listener = socket.create_server((server.host, server.port))
+
+    def refuse():
+        conn, _ = listener.accept()
+        conn.sendall(b"554 5.7.1 no SMTP service here\r\n")
+        conn.close()
+
+    thread = threading.Thread(target=refuse, daemon=True)
+    thread.start()
+    run_worker(notifier_app)
+    thread.join(5)
+    listener.close()
+    assert statuses(notifier_app) == {"later@example.com": "retrying"}

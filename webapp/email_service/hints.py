@@ -57,6 +57,14 @@ def _no_greeting(f, p, c):
     )
 
 
+def _bad_greeting(f, p, c):
+    return (
+        f"The server turned the connection away in its greeting ({f.reply}). It may not "
+        "accept mail from this machine's address: ask its administrator to allow it (relay "
+        "allow-list), or check that this address is not on a blocklist."
+    )
+
+
 def _expects_ssl(f, p, c):
     return (
         f"You chose {SECURITY_NAMES[p.security]}, but the server on port {p.port} expects SSL "
@@ -177,7 +185,7 @@ HINTS = {
     "unreachable": _unreachable,
     "timeout": _timeout,
     "no_greeting": _no_greeting,
-    "bad_greeting": _protocol,
+    "bad_greeting": _bad_greeting,
     "expects_ssl": _expects_ssl,
     "tls_plaintext_server": _plaintext_server,
     "starttls_missing": _starttls_missing,

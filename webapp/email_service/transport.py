@@ -284,8 +284,6 @@ class SmtpConversation:
                 if self.params.security != "ssl" and self._speaks_tls():
                     kind = "expects_ssl"
                 raise StepFailed("greeting", kind, detail="no greeting from the server") from exc
-            if code != 220 and self.params.security != "ssl" and self._speaks_tls():
-                raise StepFailed("greeting", "expects_ssl", reply=f"{code} {_reply_text(message)}")
             return "", self._expect("greeting", "bad_greeting", code, message, (220,))
 
         self._run("greeting", action)

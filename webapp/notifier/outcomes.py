@@ -27,6 +27,9 @@ HOLD_KINDS = {
 }
 
 
+PER_MESSAGE = {"rcpt_to", "data"}
+
+
 def backoff_seconds(attempts):
     """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2^(n-1))]."""
     config = current_app.config
@@ -76,7 +79,9 @@ def mark_sent(sent, worker_id):
 def mark_failed(delivery, worker_id, failure):
     """Retry a temporary failure later (dead after the last attempt); a 5xx is dead at once."""
     attempts = delivery.attempts + 1
-    permanent = failure.code is not None and failure.code >= 500
+    # Only a refusal of this message (RCPT or DATA) is final; a 5xx greeting or EHLO says
+    # the server is unwell (or our address is listed), which may pass: retry.
+    permanent = failure.code is not None and failure.code >= 500 and failure.step in PER_MESSAGE
     exhausted = attempts >= current_app.config["NOTIFIER_MAX_ATTEMPTS"]
     now = utcnow()
     values = {
