@@ -122,8 +122,15 @@ def test_same_idempotency_key_queues_once(notifier_app, api_token):
         assert db.session.scalar(db.select(db.func.count(Delivery.id))) == 1
 
 
-def test_api_needs_no_csrf_but_the_site_does(notifier_app, api_token):
+def test_api_needs_no_csrf_but_the_site_does(notifier_app, api_token, admin):
     assert post(notifier_app.test_client(), api_token, BODY).status_code == 202
+    # The same token is worth nothing to a cookie-authenticated form without CSRF.
+    site = notifier_app.test_client().post(
+        "/login",
+        data={"email": admin.email, "password": admin.password},
+        headers={"Authorization": f"Bearer {api_token}"},
+    )
+    assert site.status_code == 400
 
 
 def test_fan_out_to_10000_subscribers_is_one_insert(notifier_app, api_token):

@@ -7,6 +7,7 @@ from flask import has_request_context, request
 from flask_login import current_user
 from sqlalchemy import select, text
 
+from ..database import is_postgresql
 from ..extensions import db
 from ..timeutil import utcnow
 from .models import GENESIS, AuditEvent
@@ -19,13 +20,11 @@ _SECRET_WORDS = ("password", "secret", "token", "key")
 _PG_CHAIN_LOCK = 0x5A0D17
 
 
-def secret_change(old_present, new_present, changed=True):
+def secret_change(old_present, new_present):
     """The only value a secret field may have in an audit event."""
     if not new_present:
         return "cleared"
-    if not old_present:
-        return "set"
-    return "changed" if changed else None
+    return "changed" if old_present else "set"
 
 
 def diff(old, new):
@@ -63,7 +62,7 @@ def _client():
 def _lock_chain_head():
     # SQLite writers already hold the database write lock (BEGIN IMMEDIATE); PostgreSQL
     # needs a transaction-scoped lock so two writers never read the same head.
-    if db.session.get_bind().dialect.name == "postgresql":
+    if is_postgresql():
         db.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_CHAIN_LOCK})
     row = db.session.execute(
         select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)

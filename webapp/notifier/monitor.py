@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import psutil
 
+from ..database import is_postgresql
 from ..extensions import db
 from ..timeutil import utcnow
 from .models import ResourceAlertState, ResourceThresholds
@@ -39,7 +40,7 @@ def load_thresholds():
 
 def _state(metric):
     query = db.select(ResourceAlertState).where(ResourceAlertState.metric == metric)
-    if db.session.get_bind().dialect.name == "postgresql":
+    if is_postgresql():
         query = query.with_for_update()  # two workers checking at once alert once
     row = db.session.scalar(query)
     if row is None:

@@ -12,6 +12,7 @@ from typing import NamedTuple
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import joinedload
 
+from ..database import is_postgresql
 from ..email_service.diagnosis import conversation
 from ..email_service.hints import explain
 from ..email_service.models import load_settings
@@ -23,6 +24,7 @@ from ..timeutil import utcnow
 from . import outcomes
 from .messages import message_template, personalize, render_bodies
 from .models import Delivery, WorkerHeartbeat
+from .monitor import check_resources
 
 log = logging.getLogger("webapp.notifier")
 
@@ -49,7 +51,7 @@ def claim_due(worker_id, limit, lease_seconds):
         .order_by(Delivery.next_attempt_at, Delivery.id)
         .limit(limit)
     )
-    if db.session.get_bind().dialect.name == "postgresql":
+    if is_postgresql():
         due = due.with_for_update(skip_locked=True)  # several workers never take the same row
     # On SQLite this transaction began with BEGIN IMMEDIATE: select and update are atomic.
     ids = list(db.session.scalars(due))
@@ -68,10 +70,10 @@ def claim_due(worker_id, limit, lease_seconds):
     return ids
 
 
-def sync_hold_state(settings):
+def sync_hold_state(usable):
     """Hold pending mail while the service cannot send; release it when it can again."""
     now = utcnow()
-    if settings.usable:
+    if usable:
         source, target = ("held",), "queued"
     else:
         source, target = ("queued", "retrying"), "held"
@@ -136,11 +138,9 @@ class Worker:
 
     def run_batch(self):
         """Claim one batch and deliver it; False when there was nothing to do."""
-        settings = load_settings()
-        sync_hold_state(settings)
-        settings = load_settings()
-        if not settings.usable:
-            db.session.commit()
+        usable = load_settings().usable
+        sync_hold_state(usable)
+        if not usable:
             return False
         ids = claim_due(self.worker_id, self.batch_size, self.lease_seconds)
         if not ids:
@@ -171,8 +171,6 @@ class Worker:
         interval = self.app.config["RESOURCE_CHECK_SECONDS"]
         if not interval or time.monotonic() - self.last_monitor < interval:
             return
-        from .monitor import check_resources
-
         self.last_monitor = time.monotonic()
         try:
             check_resources()
