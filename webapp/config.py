@@ -51,6 +51,8 @@ def from_environment(instance_path):
         "SMTP_TIMEOUT": float(env.get("SMTP_TIMEOUT", "10")),
         "SMTP_CA_BUNDLE": env.get("SMTP_CA_BUNDLE") or None,
         "SMTP_ALLOW_LOOPBACK": _flag("SMTP_ALLOW_LOOPBACK"),
+        # RFC 5321: a name or an address literal; by default the FQDN or the local address.
+        "SMTP_HELO_NAME": env.get("SMTP_HELO_NAME", "").strip() or None,
         "BASE_URL": (env.get("BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://"),
         "TRUSTED_PROXIES": int(env.get("TRUSTED_PROXIES", "0") or 0),

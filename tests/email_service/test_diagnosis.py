@@ -151,12 +151,21 @@ def test_silent_server_gives_up_within_the_timeout(make_smtp_app, silent_server)
     assert elapsed < 4, elapsed
 
 
-def test_ssl_against_a_plain_server_says_choose_tls(smtp_app, smtp_servers):
-    server = smtp_servers("plain", auth=True)
-    result = diagnose(smtp_app, server, security="ssl")
+def test_ssl_against_a_starttls_server_says_choose_tls(smtp_app, starttls_server):
+    result = diagnose(smtp_app, starttls_server, security="ssl")
     hint = failed(result, "tls", "tls_plaintext_server")
-    assert "choose TLS" in hint
-    assert "AUTH" not in server.commands and server.messages == []
+    assert "offers STARTTLS: choose TLS" in hint
+    assert starttls_server.auth_attempts == [] and starttls_server.messages == []
+
+
+def test_ssl_against_a_plain_server_without_starttls_does_not_say_choose_tls(
+    smtp_app, plain_server
+):
+    # What EHLO offers decides the hint: TLS would fail here too.
+    result = diagnose(smtp_app, plain_server, security="ssl")
+    hint = failed(result, "tls", "tls_plaintext_server")
+    assert "choose TLS" not in hint and "offers no encryption" in hint
+    assert "AUTH" not in plain_server.commands and plain_server.messages == []
 
 
 @pytest.mark.parametrize("security", ["none", "tls"])

@@ -3,14 +3,14 @@
 import secrets
 import time
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from flask import current_app, render_template
 
 from ..timeutil import utcnow
 from .hints import SECURITY_NAMES, explain
 from .message import build_message
-from .transport import SmtpConversation, StepFailed
+from .replies import StepFailed
+from .transport import SmtpConversation
 
 SECURITY_LABELS = {"none": "None", "ssl": "SSL (implicit TLS)", "tls": "TLS (STARTTLS)"}
 
@@ -55,7 +55,7 @@ def conversation(params):
         timeout=config["SMTP_TIMEOUT"],
         allow_loopback=config["SMTP_ALLOW_LOOPBACK"],
         ca_bundle=config["SMTP_CA_BUNDLE"],
-        helo_name=urlsplit(config["BASE_URL"]).hostname or "localhost",
+        helo_name=config["SMTP_HELO_NAME"],
     )
 
 
