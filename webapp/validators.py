@@ -2,12 +2,25 @@
 
 import unicodedata
 
+import email_validator
 from email_validator import EmailNotValidError, validate_email
 from wtforms.validators import ValidationError
 
+# Companies run internal mail domains (corp.local, mail.test) that real MTAs deliver to.
+# email-validator documents this list as the place to permit them; "localhost" has no dot
+# and stays refused, as do "invalid", "onion" and "arpa".
+COMPANY_DOMAIN_SUFFIXES = ("local", "test")
+email_validator.SPECIAL_USE_DOMAIN_NAMES[:] = [
+    name for name in email_validator.SPECIAL_USE_DOMAIN_NAMES if name not in COMPANY_DOMAIN_SUFFIXES
+]
+
 
 def normalized_address(value):
-    """One email address, checked by email-validator (no DNS) and lower-cased; or ValueError."""
+    """One email address, checked by email-validator (no DNS) and lower-cased; or ValueError.
+
+    Any well-formed address whose domain has a dot is accepted (IDNA included), internal
+    domains too: nothing is looked up.
+    """
     value = (value or "").strip()
     if "," in value or ";" in value:
         raise ValueError("Enter exactly one email address.")

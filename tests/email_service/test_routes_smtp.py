@@ -79,7 +79,9 @@ def test_test_connection_then_save_in_each_mode(smtp_app, admin_on_smtp, smtp_se
     with smtp_app.app_context():
         row = db.session.get(EmailSettings, 1)
         assert (
-            row.enabled and row.security == SECURITY[mode] and row.decrypted_password() == PASSWORD
+            row.enabled
+            and row.security == SECURITY[mode]
+            and row.password_for(row.target) == PASSWORD
         )
     assert len(server.messages) == 1  # Save checks the login but sends no mail
     updated = audit_rows(smtp_app, action="email_settings.updated")[0]

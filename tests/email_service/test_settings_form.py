@@ -57,7 +57,10 @@ def test_disabled_service_saves_without_a_check(app, admin_client):
     assert row.sender_name == "数据平台 通知" and not row.enabled
     assert CANARY not in row.password_encrypted and row.password_encrypted.startswith("fernet1:")
     with app.app_context():
-        assert db.session.get(EmailSettings, 1).decrypted_password() == CANARY
+        assert (
+            db.session.get(EmailSettings, 1).password_for(db.session.get(EmailSettings, 1).target)
+            == CANARY
+        )
 
 
 def test_password_is_write_only_and_never_rendered(app, admin_client, admin):
@@ -73,7 +76,7 @@ def test_blank_password_keeps_the_stored_one(app, admin_client):
     save(admin_client, version="1", sender_name="Reports")
     with app.app_context():
         row = db.session.get(EmailSettings, 1)
-        assert row.decrypted_password() == CANARY and row.sender_name == "Reports"
+        assert row.password_for(row.target) == CANARY and row.sender_name == "Reports"
 
 
 def test_remove_stored_password(app, admin_client):
@@ -290,7 +293,10 @@ def test_rotate_key_re_encrypts_under_the_newest_key(make_app, admin):
     assert after != before
     only_new = make_app(SETTINGS_ENCRYPTION_KEYS=new)
     with only_new.app_context():
-        assert db.session.get(EmailSettings, 1).decrypted_password() == CANARY
+        assert (
+            db.session.get(EmailSettings, 1).password_for(db.session.get(EmailSettings, 1).target)
+            == CANARY
+        )
     assert audit_rows(app, action="key.rotated")[0]["changes"] == {"reencrypted": [None, 1]}
 
 

@@ -1,9 +1,47 @@
-"""Enterprise Settings → Email Service: settings, encrypted password, transport, Test Connection."""
+"""Enterprise Settings → Email Service: settings, encrypted password, transport, Test Connection.
+
+The notifier uses this package only through the names imported here.
+"""
 
 from ..auth import add_settings_section
 from ..health import add_health_check
 from . import cli, routes
-from .models import load_settings
+from .diagnosis import conversation
+from .hints import explain
+from .message import build_message
+from .models import PasswordNotBound, load_settings
+from .replies import StepFailed
+from .secrets import UndecryptableSecret
+from .service import hold_delivery, stored_params
+
+__all__ = [
+    "PasswordUnusable",
+    "StepFailed",
+    "add_status_line",
+    "build_message",
+    "explain",
+    "hold_delivery",
+    "load_settings",
+    "open_session",
+    "session_params",
+]
+# The stored password cannot be used: no key decrypts it, or it was saved for other settings.
+PasswordUnusable = (UndecryptableSecret, PasswordNotBound)
+
+
+def session_params(settings):
+    """The stored connection parameters; PasswordUnusable when the password cannot be used."""
+    return stored_params(settings)
+
+
+def open_session(params):
+    """An SMTP session reached and logged in with ``params``; StepFailed (closed) if not."""
+    session = conversation(params)
+    try:
+        return session.open()
+    except StepFailed:
+        session.close()
+        raise
 
 
 def _health():

@@ -27,7 +27,7 @@ from wtforms.validators import (
 from ..validators import OneEmailAddress, PlainText, has_control_characters, strip_filter
 from . import presets
 from .diagnosis import security_warning
-from .transport import SmtpParams
+from .service import SettingsInput
 
 HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 SECURITY_CHOICES = [
@@ -35,10 +35,6 @@ SECURITY_CHOICES = [
     SelectChoice("ssl", "SSL"),
     SelectChoice("tls", "TLS"),
 ]
-RETYPE_MESSAGE = (
-    "You changed the server, port or login name: enter the password again. A stored "
-    "password is only ever sent to the server and login it was saved for."
-)
 
 
 def validate_host(form, field):
@@ -125,110 +121,27 @@ class EmailSettingsForm(FlaskForm):
             # The confirmation was given when this password was saved over "None".
             self.allow_plaintext_password.data = stored.security == "none" and stored.has_password
 
-    # -- derived values --------------------------------------------------------------
-    @property
-    def effective_login(self):
-        return self.login_name.data or self.sender_email.data or ""
+    def values(self):
+        """The submitted values, for the service's rules and the save."""
+        return SettingsInput(**{name: getattr(self, name).data for name in SettingsInput.names()})
 
-    def _target_changed(self):
-        stored = self.stored
-        return (
-            (self.smtp_host.data or "").lower() != (stored.smtp_host or "").lower()
-            or self.smtp_port.data != stored.smtp_port
-            or self.effective_login != stored.effective_login
-        )
+    def submitted_version(self):
+        """The version the page was rendered with (None when the form did not send one)."""
+        return self.version.raw_data[0] if self.version.raw_data else None
 
-    def matches_stored(self):
-        """True when these values reach the stored server with the stored password."""
-        stored = self.stored
-        same_password = self.keeps_stored_password() or (
-            not self.password.data and not stored.has_password
-        )
-        return (
-            stored.version > 0
-            and not self._target_changed()
-            and self.security.data == stored.security
-            and same_password
-        )
+    def add_errors(self, errors):
+        """Show the service's ``{field: message}`` findings beside their fields."""
+        for name, message in errors.items():
+            getattr(self, name).errors.append(message)
 
-    def keeps_stored_password(self):
-        """True when the blank password field means "use the stored one"."""
-        return not self.password.data and not self.remove_password.data and self.stored.has_password
-
-    def effective_password(self):
-        """The password a test or save will use: typed, kept, or None."""
-        if self.password.data:
-            return self.password.data
-        if self.keeps_stored_password():
-            return self.stored.decrypted_password()
-        return None
-
-    def smtp_params(self):
-        """The connection parameters from the (validated) form values."""
-        return SmtpParams(
-            host=self.smtp_host.data,
-            port=self.smtp_port.data,
-            security=self.security.data,
-            login=self.effective_login,
-            password=self.effective_password(),
-        )
-
-    # -- checks across fields ------------------------------------------------------
     def validate(self, extra_validators=None, *, for_test=False):
-        """Field checks, then the password, version and test-address rules."""
+        """Field checks; a test also needs the address the test email goes to."""
         valid = super().validate(extra_validators)
-        valid = self._check_password_rules() and valid
         if for_test and not self.test_email.data:
             self.test_email.errors.append("Enter the address the test email goes to.")
             valid = False
-        if not for_test and not self.check_version():
-            valid = False
         self._collect_warnings()
         return valid
-
-    def _check_password_rules(self):
-        errors = self.password.errors
-        if self.password.data and self.remove_password.data:
-            errors.append("Either enter a new password or remove the stored one, not both.")
-        elif self.keeps_stored_password() and self._target_changed():
-            errors.append(RETYPE_MESSAGE)
-        elif self.keeps_stored_password() and not self.stored.password_readable():
-            errors.append(
-                "The stored password can no longer be decrypted (the encryption keys changed): "
-                "enter it again."
-            )
-        sends_password = bool(self.password.data) or self.keeps_stored_password()
-        confirmed_before = (
-            self.keeps_stored_password()
-            and self.stored.security == "none"
-            and not self._target_changed()
-        )
-        if (
-            self.security.data == "none"
-            and sends_password
-            and not confirmed_before
-            and not self.allow_plaintext_password.data
-        ):
-            self.allow_plaintext_password.errors.append(
-                "With security None the password crosses the network unencrypted. Choose SSL "
-                "or TLS, or tick this box to confirm."
-            )
-        return not errors and not self.allow_plaintext_password.errors
-
-    def check_version(self):
-        """False (with an error naming who changed what when) if the row moved on since the page."""
-        stored = self.stored
-        # The submitted value only: a form without it must not inherit the stored one.
-        submitted = self.version.raw_data[0] if self.version.raw_data else None
-        if submitted == str(stored.version or 0):
-            return True
-        when = stored.updated_at.strftime("%Y-%m-%d %H:%M:%S UTC") if stored.updated_at else "?"
-        self.version.errors.append(
-            f"These settings were changed by {stored.updated_by or 'another administrator'} at "
-            f"{when} after you opened this page. Reload the page to see that change, then make "
-            "yours again."
-        )
-        return False
 
     def _collect_warnings(self):
         if self.smtp_port.data and self.security.data:

@@ -1,5 +1,7 @@
 """The one Email Service settings row; its password is stored only encrypted."""
 
+import json
+
 from ..extensions import db
 from ..timeutil import utcnow
 from . import secrets
@@ -57,25 +59,70 @@ class EmailSettings(db.Model):
     def has_password(self):
         return bool(self.password_encrypted)
 
-    def decrypted_password(self):
-        """The decrypted password, None when none is stored; UndecryptableSecret if no key fits."""
+    @property
+    def target(self):
+        """Where this row's settings log in: the stored password is bound to exactly this."""
+        return connection_target(
+            self.smtp_host, self.smtp_port, self.security, self.effective_login
+        )
+
+    def _sealed(self):
+        """``(password, target it was saved for)``; UndecryptableSecret if no key fits."""
+        plaintext = secrets.decrypt(self.password_encrypted)
+        try:
+            sealed = json.loads(plaintext)
+            return sealed["password"], tuple(sealed["target"])
+        except (ValueError, TypeError, KeyError):
+            # Stored before passwords were bound: bound to the settings it was saved with.
+            return plaintext, self.target
+
+    def password_for(self, target):
+        """The stored password if it was saved for ``target``; None when none is stored.
+
+        PasswordNotBound when it was saved for another server, port, security or login:
+        a password is never sent anywhere it was not typed for.
+        """
         if not self.password_encrypted:
             return None
-        return secrets.decrypt(self.password_encrypted)
+        password, bound = self._sealed()
+        if bound != tuple(target):
+            raise PasswordNotBound(bound, tuple(target))
+        return password
+
+    def password_bound_to(self):
+        """The target the stored password was saved for (None when none is stored)."""
+        return self._sealed()[1] if self.password_encrypted else None
 
     def password_readable(self):
         """False when a password is stored that no configured key can decrypt."""
         try:
-            self.decrypted_password()
+            self.password_bound_to()
         except secrets.UndecryptableSecret:
             return False
         return True
 
     def set_password(self, plaintext, by):
-        """Store ``plaintext`` encrypted (None clears it), noting who changed it and when."""
-        self.password_encrypted = secrets.encrypt(plaintext) if plaintext else None
+        """Store ``plaintext`` sealed with this row's target (None clears it), noting who and when.
+
+        Set the server, port, security and login first: the password is bound to them.
+        """
+        sealed = json.dumps({"password": plaintext, "target": list(self.target)})
+        self.password_encrypted = secrets.encrypt(sealed) if plaintext else None
         self.password_changed_at = utcnow()
         self.password_changed_by = by
+
+
+class PasswordNotBound(Exception):
+    """The stored password belongs to another server, port, security or login."""
+
+    def __init__(self, bound, target):
+        super().__init__("the stored password was saved for other connection settings")
+        self.bound, self.target = bound, target
+
+
+def connection_target(host, port, security, login):
+    """What a password is bound to: host, port, security and login name, compared exactly."""
+    return ((host or "").lower(), int(port or 0), security or "", (login or "").lower())
 
 
 BLANK = {

@@ -2,6 +2,7 @@
 
 from flask import (
     Blueprint,
+    abort,
     current_app,
     flash,
     jsonify,
@@ -11,15 +12,17 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
+from limits import parse
 
 from ..auth import admin_view
 from ..extensions import db, limiter
-from . import presets
+from . import presets, service
 from .diagnosis import diagnose_connection
 from .forms import EmailSettingsForm
 from .models import load_settings
-from .service import record_test, save_settings
 
+# One budget for every outbound connection the web makes (Test, or Save's check).
+PROBE_BUDGET = parse("10 per minute")
 bp = Blueprint("email_service", __name__, url_prefix="/admin/settings/email")
 
 
@@ -65,26 +68,35 @@ def settings_page():
 @admin_view
 def save():
     """Validate, check the connection (no mail sent), then store; or apply a preset."""
-    form = EmailSettingsForm(load_settings())
+    row = load_settings()
+    form = EmailSettingsForm(row)
     if form.apply_preset.data:
         return _apply_preset(form)
-    if not form.validate():
+    values = form.validate() and form.values()
+    errors = values and service.input_errors(row, values)
+    if not values or errors:
+        form.add_errors(errors or {})
         return _page(form)
     verification = "not needed (service disabled)"
-    if form.enabled.data and not form.save_unverified.data:
-        params = form.smtp_params()
-        _release_database()
-        diagnosis = diagnose_connection(params, sender_email=form.sender_email.data)
+    if values.enabled and not form.save_unverified.data:
+        diagnosis = _check(row, values, trigger="save")
         if not diagnosis.ok:
             return _page(form, diagnosis, offer_unverified=True)
         verification = "passed"
-    elif form.enabled.data:
+    elif values.enabled:
         verification = "skipped"
-    row = load_settings(for_update=True)
-    form.stored = row
-    if not form.check_version():
+    try:
+        service.save_settings(
+            load_settings(for_update=True),
+            values,
+            current_user,
+            verification,
+            form.submitted_version(),
+        )
+    except service.StaleSettings as stale:
+        db.session.rollback()
+        form.add_errors({"version": str(stale)})
         return _page(form)
-    save_settings(row, form, current_user, verification)
     db.session.commit()
     flash(
         "Email settings saved."
@@ -92,6 +104,26 @@ def save():
         "success",
     )
     return redirect(url_for("email_service.settings_page"))
+
+
+def _check(row, values, trigger, test_email=None):
+    """Connect with ``values`` (one budget for every connection the web makes), and audit it."""
+    if limiter.enabled and not limiter.limiter.hit(PROBE_BUDGET, "smtp-probe", _per_admin()):
+        abort(429)
+    params, tested_stored = (
+        service.connection_params(row, values),
+        service.tests_stored(row, values),
+    )
+    _release_database()
+    diagnosis = diagnose_connection(
+        params,
+        sender_email=values.sender_email,
+        sender_name=values.sender_name or "",
+        test_email=test_email,
+    )
+    service.record_test(params, diagnosis, tested_stored and trigger == "test", trigger)
+    db.session.commit()
+    return diagnosis
 
 
 def _apply_preset(form):
@@ -107,26 +139,20 @@ def _apply_preset(form):
 
 
 @bp.route("/test", methods=["POST"])
-@limiter.limit("10 per minute", key_func=_per_admin, scope="email-test")
 @admin_view
 def test_connection():
     """Run Test Connection with the unsaved form values; HTML, or JSON when asked."""
-    form = EmailSettingsForm(load_settings())
-    if not form.validate(for_test=True):
+    row = load_settings()
+    form = EmailSettingsForm(row)
+    values = form.validate(for_test=True) and form.values()
+    errors = values and service.input_errors(row, values)
+    if not values or errors:
+        form.add_errors(errors or {})
         if _wants_json():
             errors = {name: messages[0] for name, messages in form.errors.items()}
             return jsonify({"ok": False, "errors": errors}), 400
         return _page(form, action="test")
-    params, tested_stored = form.smtp_params(), form.matches_stored()
-    _release_database()
-    diagnosis = diagnose_connection(
-        params,
-        sender_email=form.sender_email.data,
-        sender_name=form.sender_name.data or "",
-        test_email=form.test_email.data,
-    )
-    record_test(params, diagnosis, tested_stored)
-    db.session.commit()
+    diagnosis = _check(row, values, trigger="test", test_email=values.test_email)
     if _wants_json():
         return jsonify(diagnosis.as_dict())
     return _page(form, diagnosis, action="test")

@@ -1,9 +1,13 @@
 """Saving the settings and recording tests: each change with its audit event, in one transaction."""
 
+from dataclasses import dataclass, field, fields
+
 from ..audit.record import diff, record_event, secret_change
 from ..extensions import db
 from ..timeutil import utcnow
-from .models import load_settings
+from .models import PasswordNotBound, connection_target, load_settings
+from .secrets import UndecryptableSecret
+from .transport import SmtpParams
 
 FIELDS = (
     "smtp_host",
@@ -15,36 +19,156 @@ FIELDS = (
     "test_email",
     "enabled",
 )
+RETYPE = (
+    "You changed the server, port, security protocol or login name: enter the password "
+    "again. A stored password is only ever sent to the server, port, security and login it "
+    "was saved for."
+)
+UNDECRYPTABLE = (
+    "The stored password can no longer be decrypted (the encryption keys changed): enter it again."
+)
+BOTH = "Either enter a new password or remove the stored one, not both."
+PLAINTEXT = (
+    "With security None the password crosses the network unencrypted. Choose SSL or TLS, "
+    "or tick this box to confirm."
+)
 
 
-def _password_change(row, form, actor_email):
-    """Apply the form's password intent to ``row``; return the audit marker or None."""
+@dataclass(frozen=True)
+class SettingsInput:
+    """The values an administrator submitted on the Email Service page."""
+
+    smtp_host: str
+    smtp_port: int
+    security: str
+    sender_email: str
+    sender_name: str | None
+    login_name: str | None
+    test_email: str | None
+    enabled: bool
+    password: str | None = field(repr=False)
+    remove_password: bool
+    allow_plaintext_password: bool
+
+    @classmethod
+    def names(cls):
+        return [f.name for f in fields(cls)]
+
+    @property
+    def target(self):
+        login = self.login_name or self.sender_email or ""
+        return connection_target(self.smtp_host, self.smtp_port, self.security, login)
+
+
+class StaleSettings(Exception):
+    """The row changed after the page was rendered; the message says who changed it when."""
+
+
+def keeps_stored_password(row, values):
+    """True when the blank password field means "use the stored one"."""
+    return not values.password and not values.remove_password and row.has_password
+
+
+def input_errors(row, values):
+    """``{field: message}`` for rules that need the stored row: password binding, plaintext."""
+    errors = {}
+    keeps = keeps_stored_password(row, values)
+    if values.password and values.remove_password:
+        errors["password"] = BOTH
+    elif keeps:
+        try:
+            row.password_for(values.target)
+        except PasswordNotBound:
+            errors["password"] = RETYPE
+        except UndecryptableSecret:
+            errors["password"] = UNDECRYPTABLE
+    # A kept password bound to these values was saved (and confirmed) with this security.
+    confirmed_before = keeps and "password" not in errors
+    sends_password = bool(values.password) or keeps
+    if (
+        values.security == "none"
+        and sends_password
+        and not confirmed_before
+        and not values.allow_plaintext_password
+    ):
+        errors["allow_plaintext_password"] = PLAINTEXT
+    return errors
+
+
+def connection_params(row, values):
+    """The parameters a test or save connects with (call after ``input_errors`` is empty)."""
+    password = values.password
+    if not password and keeps_stored_password(row, values):
+        password = row.password_for(values.target)
+    host, port, security, _ = values.target
+    login = values.login_name or values.sender_email
+    return SmtpParams(values.smtp_host, port, security, login, password or None)
+
+
+def stored_params(row):
+    """The parameters the notifier sends with; PasswordNotBound or UndecryptableSecret."""
+    return SmtpParams(
+        row.smtp_host,
+        row.smtp_port,
+        row.security,
+        row.effective_login,
+        row.password_for(row.target),
+    )
+
+
+def tests_stored(row, values):
+    """True when these values reach the stored server with the stored password."""
+    same_password = keeps_stored_password(row, values) or (
+        not values.password and not row.has_password
+    )
+    return row.version > 0 and values.target == row.target and same_password
+
+
+def check_version(row, submitted):
+    """StaleSettings (naming who changed what when) if the row moved on since the page."""
+    if submitted == str(row.version or 0):
+        return
+    when = row.updated_at.strftime("%Y-%m-%d %H:%M:%S UTC") if row.updated_at else "?"
+    raise StaleSettings(
+        f"These settings were changed by {row.updated_by or 'another administrator'} at "
+        f"{when} after you opened this page. Reload the page to see that change, then make "
+        "yours again."
+    )
+
+
+def _password_change(row, values, actor_email):
+    """Apply the password intent to ``row`` (sealed to its new target); the audit marker."""
     had = row.has_password
-    if form.remove_password.data and had:
+    if values.remove_password and had:
         row.set_password(None, actor_email)
         return "cleared"
-    if form.password.data:
-        if had and row.password_readable() and row.decrypted_password() == form.password.data:
-            return None
-        row.set_password(form.password.data, actor_email)
+    if values.password:
+        try:
+            if row.password_for(row.target) == values.password:
+                return None
+        except (PasswordNotBound, UndecryptableSecret):
+            pass  # saved for another target (or unreadable): seal it again for this one
+        row.set_password(values.password, actor_email)
         return secret_change(had, True)
     return None
 
 
-def save_settings(row, form, actor, verification):
-    """Store the form's values in ``row`` and record ``email_settings.updated``.
+def save_settings(row, values, actor, verification, submitted_version):
+    """Store ``values`` in ``row`` and record ``email_settings.updated``.
 
     ``verification`` says how the connection was checked: "passed", "skipped" (saved
-    without verifying) or "not needed" (service disabled). The caller commits.
+    without verifying) or "not needed" (service disabled). StaleSettings when the row
+    changed since the page was rendered. The caller commits.
     """
+    check_version(row, submitted_version)
     persisted = row.version > 0
     before = {f: getattr(row, f) for f in FIELDS} if persisted else {}
     for name in FIELDS:
-        setattr(row, name, getattr(form, name).data)
+        setattr(row, name, getattr(values, name))
     row.sender_name, row.login_name = row.sender_name or "", row.login_name or ""
     row.test_email = row.test_email or ""
     changes = diff(before, {f: getattr(row, f) for f in FIELDS})
-    marker = _password_change(row, form, actor.email)
+    marker = _password_change(row, values, actor.email)
     if marker:
         changes["password"] = marker
     changes["verification"] = [None, verification]
@@ -58,15 +182,19 @@ def save_settings(row, form, actor, verification):
     return changes
 
 
-def record_test(params, diagnosis, tested_stored):
-    """Record ``email_settings.tested``; a passing test of the stored settings lifts a hold."""
+def record_test(params, diagnosis, tested_stored, trigger="test"):
+    """Record ``email_settings.tested`` (``trigger``: test or save); a passing test of the
+    stored settings lifts a hold. Every connection made from the web is recorded here.
+    """
     changes = {
+        "trigger": [None, trigger],
         "server": [None, f"{params.host}:{params.port} ({params.security})"],
         "outcome": [None, "passed" if diagnosis.ok else "failed"],
         "reference": [None, diagnosis.reference],
     }
     if diagnosis.failed_step:
         changes["failed_step"] = [None, diagnosis.failed_step]
+        changes["failure"] = [None, diagnosis.kind]
     record_event("email_settings.tested", target=params.host, changes=changes)
     if diagnosis.ok and diagnosis.sent and tested_stored:
         release_hold(diagnosis.reference)

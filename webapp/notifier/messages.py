@@ -3,7 +3,7 @@
 from flask import current_app, render_template
 from markupsafe import Markup
 
-from ..email_service.message import build_message
+from ..email_service import build_message
 
 SUBJECT_PREFIX = {
     "subscription": "",

@@ -22,6 +22,7 @@ HOLD_KINDS = {
     "starttls_missing",
     "tls_plaintext_server",
     "expects_ssl",
+    "encryption_required",
     "blocked_address",
     "sender_refused",
 }

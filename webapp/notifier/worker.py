@@ -13,12 +13,15 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from ..database import is_postgresql
-from ..email_service.diagnosis import conversation
-from ..email_service.hints import explain
-from ..email_service.models import load_settings
-from ..email_service.secrets import UndecryptableSecret
-from ..email_service.service import hold_delivery
-from ..email_service.transport import SmtpParams, StepFailed
+from ..email_service import (
+    PasswordUnusable,
+    StepFailed,
+    explain,
+    hold_delivery,
+    load_settings,
+    open_session,
+    session_params,
+)
 from ..extensions import db
 from ..timeutil import utcnow
 from . import outcomes
@@ -192,15 +195,14 @@ class Worker:
             return
         settings = load_settings()
         try:
-            params = SmtpParams(
-                settings.smtp_host,
-                settings.smtp_port,
-                settings.security,
-                settings.effective_login,
-                settings.decrypted_password(),
+            params = session_params(settings)
+        except PasswordUnusable:
+            self._hold(
+                ids,
+                None,
+                "The stored SMTP password cannot be used (it no longer decrypts, or it was "
+                "saved for other connection settings): enter it again.",
             )
-        except UndecryptableSecret:
-            self._hold(ids, None, "The stored SMTP password cannot be decrypted: enter it again.")
             return
         messages = list(self._messages(settings, deliveries))
         self.sender = settings.sender_email
@@ -226,11 +228,9 @@ class Worker:
                 self._finish_release([d.id for d, _ in messages[index:]])
                 break
             if conv is None:
-                conv = conversation(params)
                 try:
-                    conv.open()
+                    conv = open_session(params)
                 except StepFailed as failure:
-                    conv.close()
                     self._connection_failed(params, failure, [d for d, _ in messages[index:]])
                     return
             try:
