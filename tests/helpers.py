@@ -2,6 +2,14 @@
 
 import re
 
+from webapp.email_service.diagnosis import diagnose_connection
+from webapp.email_service.transport import SmtpParams
+
+from .smtp_servers import LOGIN, PASSWORD
+
+SENDER = LOGIN
+SENDER_NAME = "数据平台 通知"
+TEST_EMAIL = "ops@example.com"
 CSRF_RE = re.compile(r'name="csrf_token"[^>]*?value="([^"]+)"')
 
 
@@ -30,3 +38,29 @@ class AuthActions:
 
     def logout(self):
         return post_form(self.client, "/logout", {})
+
+
+def diagnose(app, server_or_host, port=None, security="none", *, password=PASSWORD, **kwargs):
+    """Run Test Connection as the settings page does, with the test address filled in."""
+    if hasattr(server_or_host, "port"):
+        host, port = server_or_host.host, server_or_host.port
+    else:
+        host = server_or_host
+    params = SmtpParams(host=host, port=port, security=security, login=LOGIN, password=password)
+    kwargs.setdefault("test_email", TEST_EMAIL)
+    with app.app_context():  # no request: as the notifier worker and the CLI run it
+        return diagnose_connection(params, sender_email=SENDER, sender_name=SENDER_NAME, **kwargs)
+
+
+def step_names(result):
+    return [step.name for step in result.steps]
+
+
+def failed(result, step, kind):
+    """Assert the outcome failed at ``step`` for ``kind``, with the last step marked failed."""
+    assert not result.ok and not result.sent
+    assert (result.failed_step, result.kind) == (step, kind), result.as_dict()
+    assert result.steps[-1].name == step and not result.steps[-1].ok
+    assert all(s.ok for s in result.steps[:-1])
+    assert result.hint
+    return result.hint

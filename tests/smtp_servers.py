@@ -7,9 +7,11 @@ get, and on what was never sent (no AUTH or MAIL in plain text).
 """
 
 import asyncio
+import queue
 import socket
 import ssl
 import threading
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -317,3 +319,126 @@ def make_smtp_app(make_app, smtp_ca_bundle):
 def smtp_app(make_smtp_app):
     """An app configured for the test servers (loopback allowed, test CA trusted)."""
     return make_smtp_app()
+
+
+class ScriptedServer:
+    """A hand-written SMTP peer for what aiosmtpd cannot do: late or byte-by-byte replies.
+
+    ``replies`` maps a verb (EHLO, AUTH, MAIL, RCPT, DATA, QUIT) to its reply; ``delays``
+    maps a verb (or GREETING) to seconds of silence before replying; verbs in ``drip`` are
+    answered one byte every ``drip_interval`` seconds. Every line received is kept in
+    ``lines``, per connection in ``sessions``.
+    """
+
+    EHLO = "250-scripted.test\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME"
+    DEFAULTS = {
+        "EHLO": EHLO,
+        "AUTH": "235 2.7.0 Authentication successful",
+        "QUIT": "221 2.0.0 Bye",
+        "DATA": "354 go ahead",
+    }
+
+    def __init__(self, replies=None, delays=None, drip=(), drip_interval=1.0):
+        self.host = HOST
+        self.replies = {**self.DEFAULTS, **(replies or {})}
+        self.delays, self.drip, self.drip_interval = delays or {}, set(drip), drip_interval
+        self.sessions = []
+        self.listener = socket.create_server((HOST, 0))
+        self.listener.settimeout(0.05)
+        self.port = self.listener.getsockname()[1]
+        self._stopping = threading.Event()
+        self._threads = [threading.Thread(target=self._accept, daemon=True)]
+        self._threads[0].start()
+
+    @property
+    def lines(self):
+        return [line for session in self.sessions for line in session]
+
+    def verbs(self):
+        return [line.split(" ")[0].upper() for line in self.lines]
+
+    def _accept(self):
+        while not self._stopping.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def _say(self, conn, verb, text):
+        if self._stopping.wait(self.delays.get(verb, 0)):
+            return
+        data = (text + "\r\n").encode()
+        if verb not in self.drip:
+            conn.sendall(data)
+            return
+        for index in range(len(data)):
+            if self._stopping.wait(self.drip_interval if index else 0):
+                return
+            conn.sendall(data[index : index + 1])
+
+    def _read(self, reader, lines, inbox):
+        # Lines are recorded as they arrive, so one sent while a reply is delayed (QUIT
+        # after a timeout) counts even if the client hangs up before the reply.
+        try:
+            for raw in reader:
+                line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                lines.append(line)
+                inbox.put(line)
+                if line.upper() == "DATA" and self.replies["DATA"].startswith("354"):
+                    while reader.readline() not in (b".\r\n", b""):
+                        pass
+                    inbox.put("END")
+        except OSError:
+            pass
+        inbox.put(None)
+
+    def _serve(self, conn):
+        lines, inbox = [], queue.Queue()
+        self.sessions.append(lines)
+        with conn, conn.makefile("rb") as reader:
+            threading.Thread(target=self._read, args=(reader, lines, inbox), daemon=True).start()
+            try:
+                self._say(conn, "GREETING", "220 scripted.test ESMTP")
+                while (line := inbox.get()) is not None and not self._stopping.is_set():
+                    verb = line.split(" ")[0].upper()
+                    default = "250 2.0.0 queued" if verb == "END" else "250 2.0.0 OK"
+                    self._say(conn, verb, self.replies.get(verb, default))
+                    if verb == "QUIT":
+                        return
+            except OSError:
+                return
+
+    def wait_for(self, verb, timeout=5.0):
+        """True once a line starting with ``verb`` arrived (within ``timeout`` seconds)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if verb in self.verbs():
+                return True
+            time.sleep(0.02)
+        return False
+
+    def close(self):
+        self._stopping.set()
+        self.listener.close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+
+@pytest.fixture
+def scripted_servers():
+    """Start hand-written SMTP peers: ``scripted_servers(delays={"AUTH": 10})``."""
+    started = []
+
+    def start(**kwargs):
+        server = ScriptedServer(**kwargs)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.close()

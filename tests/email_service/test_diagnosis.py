@@ -8,14 +8,9 @@ import time
 
 import pytest
 
-from webapp.email_service.diagnosis import diagnose_connection
-from webapp.email_service.transport import SmtpParams
-
+from ..helpers import SENDER, SENDER_NAME, TEST_EMAIL, diagnose, failed, step_names
 from ..smtp_servers import LOGIN, PASSWORD
 
-SENDER = LOGIN
-SENDER_NAME = "数据平台 通知"
-TEST_EMAIL = "ops@example.com"
 CANARY = "CANARY-pw-4242"
 SECURITY_OF = {"plain": "none", "ssl": "ssl", "starttls": "tls"}
 OPEN_STEPS = {
@@ -25,32 +20,6 @@ OPEN_STEPS = {
 }
 SEND_STEPS = ["auth", "mail_from", "rcpt_to", "data"]
 SECURITY_LABELS = {"none": "None", "ssl": "SSL (implicit TLS)", "tls": "TLS (STARTTLS)"}
-
-
-def diagnose(app, server_or_host, port=None, security="none", *, password=PASSWORD, **kwargs):
-    """Run Test Connection as the settings page does, with the test address filled in."""
-    if hasattr(server_or_host, "port"):
-        host, port = server_or_host.host, server_or_host.port
-    else:
-        host = server_or_host
-    params = SmtpParams(host=host, port=port, security=security, login=LOGIN, password=password)
-    kwargs.setdefault("test_email", TEST_EMAIL)
-    with app.app_context():  # no request: as the notifier worker and the CLI run it
-        return diagnose_connection(params, sender_email=SENDER, sender_name=SENDER_NAME, **kwargs)
-
-
-def step_names(result):
-    return [step.name for step in result.steps]
-
-
-def failed(result, step, kind):
-    """Assert the outcome failed at ``step`` for ``kind``, with the last step marked failed."""
-    assert not result.ok and not result.sent
-    assert (result.failed_step, result.kind) == (step, kind), result.as_dict()
-    assert result.steps[-1].name == step and not result.steps[-1].ok
-    assert all(s.ok for s in result.steps[:-1])
-    assert result.hint
-    return result.hint
 
 
 # -- success -------------------------------------------------------------------------

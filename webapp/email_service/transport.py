@@ -333,8 +333,9 @@ class SmtpConversation:
             self._run("mail_from", mail)
             self._run("rcpt_to", rcpt)
             self._run("data", data)
-        except StepFailed:
-            self._reset()
+        except StepFailed as failure:
+            if failure.code is not None:  # refused with a reply: the session can go on
+                self._reset()
             raise
         return refused
 
@@ -357,8 +358,10 @@ class SmtpConversation:
         if self.smtp is not None and self.smtp.sock is not None:
             try:
                 self.smtp.rset()
-            except (OSError, smtplib.SMTPException, DeadlinePassed):
+            except (OSError, smtplib.SMTPException):
                 self.smtp.close()
+            except DeadlinePassed:
+                pass  # close() still tries QUIT
 
     def close(self):
         """QUIT politely whenever a session exists (briefly bounded), then close the socket."""
