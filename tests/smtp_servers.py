@@ -59,6 +59,7 @@ class _Recorder:
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         self.server.commands.append("EHLO")
+        self.server.ehlo_names.append(hostname)
         session.host_name = hostname  # with this hook, aiosmtpd leaves it to us
         return responses
 
@@ -125,6 +126,7 @@ class SmtpServer:
         self.host, self.port = HOST, port or free_port()
         self.messages = []  # Received, in order
         self.commands = []  # EHLO, AUTH, MAIL, RCPT, DATA as they arrived
+        self.ehlo_names = []  # the name each EHLO gave
         self.auth_attempts = []  # logins tried, right or wrong
         self.auth_reply = self.mail_reply = self.rcpt_reply = self.data_reply = None
         self.data_delay = 0.0  # seconds before answering DATA
