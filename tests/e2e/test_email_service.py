@@ -138,7 +138,16 @@ def test_admin_picks_a_preset_tests_the_connection_saves_and_finds_it_audited(
 
     page.locator("#settings-sections").get_by_role("link", name="Audit log").click()
     expect(page).to_have_url(re.compile(r"/admin/audit$"))
-    tested = audit_row(page, "email_settings.tested", "127.0.0.1")
+    # Two connections were made from the web: Test Connection, then Save's check.
+    expect(audit_row(page, "email_settings.tested", "127.0.0.1")).to_have_count(2)
+    on_save = audit_row(page, "email_settings.tested", "127.0.0.1").filter(
+        has_text="trigger: — → save"
+    )
+    expect(on_save).to_have_count(1)
+    expect(audit_cell(on_save, "Changes")).to_contain_text("outcome: — → passed")
+    tested = audit_row(page, "email_settings.tested", "127.0.0.1").filter(
+        has_text="trigger: — → test"
+    )
     expect(tested).to_have_count(1)
     expect(audit_cell(tested, "Actor")).to_have_text(admin.email)
     expect(audit_cell(tested, "Changes")).to_contain_text("outcome: — → passed")
