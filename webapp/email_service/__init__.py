@@ -12,7 +12,7 @@ from .message import build_message
 from .models import PasswordNotBound, load_settings
 from .replies import StepFailed
 from .secrets import UndecryptableSecret
-from .service import hold_delivery, stored_params
+from .service import hold_delivery, session_params
 
 __all__ = [
     "PasswordUnusable",
@@ -27,11 +27,6 @@ __all__ = [
 ]
 # The stored password cannot be used: no key decrypts it, or it was saved for other settings.
 PasswordUnusable = (UndecryptableSecret, PasswordNotBound)
-
-
-def session_params(settings):
-    """The stored connection parameters; PasswordUnusable when the password cannot be used."""
-    return stored_params(settings)
 
 
 def open_session(params):

@@ -105,7 +105,7 @@ def connection_params(row, values):
     return SmtpParams(values.smtp_host, port, security, login, password or None)
 
 
-def stored_params(row):
+def session_params(row):
     """The parameters the notifier sends with; PasswordNotBound or UndecryptableSecret."""
     return SmtpParams(
         row.smtp_host,
