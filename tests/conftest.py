@@ -14,7 +14,7 @@ from webapp.extensions import db
 from .helpers import AuthActions
 
 # Real SMTP servers (aiosmtpd, trustme certificates) for every test package.
-pytest_plugins = ["tests.smtp_servers"]
+pytest_plugins = ["tests.smtp_servers", "tests.mta"]
 
 # Cheap argon2 parameters: the production ones cost 0.1 s per hash and tests hash a lot.
 FAST_HASH = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}

@@ -47,9 +47,14 @@ def diagnose(app, server_or_host, port=None, security="none", *, password=PASSWO
     else:
         host = server_or_host
     params = SmtpParams(host=host, port=port, security=security, login=LOGIN, password=password)
-    kwargs.setdefault("test_email", TEST_EMAIL)
+    kwargs = {
+        "test_email": TEST_EMAIL,
+        "sender_email": SENDER,
+        "sender_name": SENDER_NAME,
+        **kwargs,
+    }
     with app.app_context():  # no request: as the notifier worker and the CLI run it
-        return diagnose_connection(params, sender_email=SENDER, sender_name=SENDER_NAME, **kwargs)
+        return diagnose_connection(params, **kwargs)
 
 
 def step_names(result):
