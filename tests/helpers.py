@@ -69,3 +69,28 @@ def failed(result, step, kind):
     assert all(s.ok for s in result.steps[:-1])
     assert result.hint
     return result.hint
+
+
+SECURITY_OF_MODE = {"plain": "none", "ssl": "ssl", "starttls": "tls"}
+
+
+def settings_values(server, **overrides):
+    """A complete Email Service submission for ``server`` (security from its mode unless given).
+
+    A value of None leaves that field out; security None comes with the plaintext box ticked.
+    """
+    data = {
+        "smtp_host": server.host,
+        "smtp_port": str(server.port),
+        "security": SECURITY_OF_MODE.get(getattr(server, "mode", ""), "none"),
+        "sender_email": LOGIN,
+        "password": PASSWORD,
+        "sender_name": SENDER_NAME,
+        "test_email": TEST_EMAIL,
+        "enabled": "y",
+        "version": "0",
+    }
+    data.update(overrides)
+    if data["security"] == "none":
+        data.setdefault("allow_plaintext_password", "y")
+    return {k: v for k, v in data.items() if v is not None}

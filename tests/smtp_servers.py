@@ -192,18 +192,17 @@ class SmtpServer:
         return f"<SmtpServer {self.mode} {self.host}:{self.port} auth={self.auth}>"
 
 
-class SilentServer:
-    """Accepts TCP connections and never says a word (a firewall or a stuck server)."""
+class _Listener:
+    """A TCP listener on 127.0.0.1 that hands each connection to ``_on_connect``."""
 
     def __init__(self):
         self.host = HOST
         self.listener = socket.create_server((HOST, 0))
         self.listener.settimeout(0.05)
         self.port = self.listener.getsockname()[1]
-        self.accepted = []
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
+        self._threads = [threading.Thread(target=self._accept, daemon=True)]
+        self._threads[0].start()
 
     def _accept(self):
         while not self._stopping.is_set():
@@ -213,12 +212,30 @@ class SilentServer:
                 continue
             except OSError:
                 return
-            self.accepted.append(conn)
+            self._on_connect(conn)
+
+    def _on_connect(self, conn):
+        raise NotImplementedError
 
     def close(self):
         self._stopping.set()
-        self._thread.join(timeout=5)
         self.listener.close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+
+class SilentServer(_Listener):
+    """Accepts TCP connections and never says a word (a firewall or a stuck server)."""
+
+    def __init__(self):
+        self.accepted = []
+        super().__init__()
+
+    def _on_connect(self, conn):
+        self.accepted.append(conn)
+
+    def close(self):
+        super().close()
         for conn in self.accepted:
             conn.close()
 
@@ -323,7 +340,7 @@ def smtp_app(make_smtp_app):
     return make_smtp_app()
 
 
-class ScriptedServer:
+class ScriptedServer(_Listener):
     """A hand-written SMTP peer for what aiosmtpd cannot do: late or byte-by-byte replies.
 
     ``replies`` maps a verb (EHLO, AUTH, MAIL, RCPT, DATA, QUIT) to its reply; ``delays``
@@ -341,16 +358,10 @@ class ScriptedServer:
     }
 
     def __init__(self, replies=None, delays=None, drip=(), drip_interval=1.0):
-        self.host = HOST
         self.replies = {**self.DEFAULTS, **(replies or {})}
         self.delays, self.drip, self.drip_interval = delays or {}, set(drip), drip_interval
         self.sessions = []
-        self.listener = socket.create_server((HOST, 0))
-        self.listener.settimeout(0.05)
-        self.port = self.listener.getsockname()[1]
-        self._stopping = threading.Event()
-        self._threads = [threading.Thread(target=self._accept, daemon=True)]
-        self._threads[0].start()
+        super().__init__()
 
     @property
     def lines(self):
@@ -359,17 +370,10 @@ class ScriptedServer:
     def verbs(self):
         return [line.split(" ")[0].upper() for line in self.lines]
 
-    def _accept(self):
-        while not self._stopping.is_set():
-            try:
-                conn, _ = self.listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
-            self._threads.append(thread)
-            thread.start()
+    def _on_connect(self, conn):
+        thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+        self._threads.append(thread)
+        thread.start()
 
     def _say(self, conn, verb, text):
         if self._stopping.wait(self.delays.get(verb, 0)):
@@ -423,12 +427,6 @@ class ScriptedServer:
                 return True
             time.sleep(0.02)
         return False
-
-    def close(self):
-        self._stopping.set()
-        self.listener.close()
-        for thread in self._threads:
-            thread.join(timeout=5)
 
 
 @pytest.fixture

@@ -7,33 +7,15 @@ from webapp.email_service.models import EmailSettings
 from webapp.extensions import db
 
 from ..audit.conftest import audit_rows
-from ..helpers import post_form
+from ..helpers import post_form, settings_values
 from ..notifier.conftest import configure_service, run_worker
-from ..smtp_servers import LOGIN, PASSWORD
+from ..smtp_servers import LOGIN
 
 JSON = {"Accept": "application/json"}
 
 
 def values(server, security, **overrides):
-    data = {
-        "smtp_host": server.host,
-        "smtp_port": str(server.port),
-        "security": security,
-        "sender_email": LOGIN,
-        "password": PASSWORD,
-        "test_email": "ops@example.com",
-        "enabled": "y",
-        "version": "0",
-    }
-    data.update(overrides)
-    return {k: v for k, v in data.items() if v is not None}
-
-
-@pytest.fixture
-def admin_on_smtp(smtp_app, admin):
-    client = smtp_app.test_client()
-    post_form(client, "/login", {"email": admin.email, "password": admin.password})
-    return client
+    return settings_values(server, security=security, **overrides)
 
 
 @pytest.mark.parametrize("path", ["/admin/settings/email/test", "/admin/settings/email"])

@@ -11,35 +11,13 @@ from webapp.email_service.models import EmailSettings
 from webapp.extensions import db
 
 from ..audit.conftest import audit_rows
-from ..helpers import post_form
+from ..helpers import SECURITY_OF_MODE, post_form, settings_values
 from ..smtp_servers import LOGIN, PASSWORD
 
-SECURITY = {"plain": "none", "ssl": "ssl", "starttls": "tls"}
+SECURITY = SECURITY_OF_MODE
 
 
-def values(server, **overrides):
-    data = {
-        "smtp_host": server.host,
-        "smtp_port": str(server.port),
-        "security": SECURITY[server.mode],
-        "sender_email": LOGIN,
-        "password": PASSWORD,
-        "sender_name": "数据平台 通知",
-        "test_email": "ops@example.com",
-        "enabled": "y",
-        "version": "0",
-    }
-    if server.mode == "plain":
-        data["allow_plaintext_password"] = "y"
-    data.update(overrides)
-    return {k: v for k, v in data.items() if v is not None}
-
-
-@pytest.fixture
-def admin_on_smtp(smtp_app, admin):
-    client = smtp_app.test_client()
-    post_form(client, "/login", {"email": admin.email, "password": admin.password})
-    return client
+values = settings_values  # a complete submission for a test server
 
 
 @pytest.mark.parametrize("mode", ["plain", "ssl", "starttls"])
