@@ -45,6 +45,8 @@ def test_success_sends_one_test_email_in_each_mode(smtp_app, smtp_servers, mode)
     else:
         assert result.tls == ""
     assert by_name["auth"].reply.startswith("235")
+    assert by_name["greeting"].reply.startswith("220 mail.test")
+    assert by_name["greeting"].detail.startswith("EHLO name ")
 
     assert len(server.messages) == 1
     received = server.messages[0]

@@ -1,6 +1,5 @@
 """Which addresses the app may connect to, and reaching the first of them that answers."""
 
-import functools
 import ipaddress
 import socket
 import threading
@@ -144,9 +143,22 @@ def resolve_within(host, port, seconds):
     return list(dict.fromkeys(info[4][0] for info in outcome["infos"]))
 
 
-@functools.cache
-def _machine_fqdn():
-    return socket.getfqdn()
+_FQDN = {}
+
+
+def _machine_fqdn(wait=0.5):
+    """``socket.getfqdn()``, looked up once per process; "" while it takes over ``wait`` s.
+
+    It asks reverse DNS, which can hang on a badly configured network: a conversation
+    then uses the address literal instead of waiting.
+    """
+    if "thread" not in _FQDN:
+        _FQDN["thread"] = threading.Thread(
+            target=lambda: _FQDN.setdefault("name", socket.getfqdn()), daemon=True
+        )
+        _FQDN["thread"].start()
+    _FQDN["thread"].join(wait)
+    return _FQDN.get("name", "")
 
 
 def default_helo_name(sock):

@@ -72,6 +72,11 @@ class DeadlineSMTP(smtplib.SMTP):
         # smtplib keeps ``host`` as the name STARTTLS verifies the certificate for.
         super().__init__(host, port, local_hostname=local_hostname, timeout=deadline.left())
 
+    def connect(self, host="localhost", port=0, source_address=None):
+        # Kept for the greeting step: smtplib's constructor drops the reply.
+        self.greeting = super().connect(host, port, source_address)
+        return self.greeting
+
     def _get_socket(self, host, port, timeout):
         sock, self._ready_sock = self._ready_sock, None
         return sock

@@ -191,7 +191,8 @@ class SmtpConversation:
                     kind = "expects_ssl"
                 raise StepFailed("greeting", kind, detail="no greeting from the server") from None
             self.smtp.deadline = self.deadline
-            return f"EHLO name {helo}", ""
+            code, message = self.smtp.greeting
+            return f"EHLO name {helo}", f"{code} {reply_text(message)}"
 
         self._run("greeting", action)
 
