@@ -399,7 +399,7 @@ class ScriptedServer(_Listener):
                     while reader.readline() not in (b".\r\n", b""):
                         pass
                     inbox.put("END")
-        except OSError:
+        except (OSError, ValueError):  # ValueError: the session ended and closed the file
             pass
         inbox.put(None)
 
