@@ -8,6 +8,8 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from .negotiation import wants_json
+
 log = logging.getLogger("webapp.errors")
 
 CSP = (
@@ -33,13 +35,9 @@ class SessionInterface(SecureCookieSessionInterface):
         return super().get_cookie_secure(app) or request.is_secure
 
 
-def _wants_json():
-    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
-
-
 def _render_error(code, message=None, reference=None):
     title = TITLES.get(code, "Error")
-    if _wants_json():
+    if wants_json():
         body = {"error": title, "message": message or title}
         if reference:
             body["reference"] = reference

@@ -32,6 +32,18 @@ def normalized_address(value):
     return result.ascii_email.lower()
 
 
+def address_key(value):
+    """The form an address is stored and looked up in; never raises (for logins and limits).
+
+    A valid address gets its normalised form; anything else is only trimmed and lower-cased,
+    so a lookup of it simply finds nothing.
+    """
+    try:
+        return normalized_address(value)
+    except ValueError:
+        return (value or "").strip().lower()
+
+
 class OneEmailAddress:
     """Exactly one valid address; the field's data becomes its normalized form."""
 

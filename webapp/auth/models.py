@@ -95,8 +95,3 @@ class LoginSession(db.Model):
         token = secrets.token_urlsafe(32)
         db.session.add(cls(id=cls.digest(token), user_id=user.id))
         return token
-
-
-def normalize_email(email):
-    """The stored form of an email address: trimmed and lower-cased."""
-    return (email or "").strip().lower()

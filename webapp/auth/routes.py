@@ -16,10 +16,10 @@ from flask import (
 from flask_login import current_user, login_required, login_user, logout_user
 
 from ..extensions import db, limiter, login_manager
-from ..validators import has_control_characters
+from ..validators import address_key, has_control_characters
 from . import first_run
 from .forms import LoginForm, SetupForm
-from .models import LoginSession, User, dummy_password_check, normalize_email
+from .models import LoginSession, User, dummy_password_check
 from .signals import announce
 
 bp = Blueprint("auth", __name__)
@@ -49,7 +49,7 @@ def _login_limit():
 
 
 def _account_key():
-    return "account:" + normalize_email(request.form.get("email"))[:254]
+    return "account:" + address_key(request.form.get("email"))[:254]
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -62,7 +62,7 @@ def login():
         return redirect(next_path or url_for("auth.home"))
     form = LoginForm()
     if form.validate_on_submit():
-        email = normalize_email(form.email.data)
+        email = address_key(form.email.data)
         user = db.session.scalar(db.select(User).where(User.email == email))
         if user is None:
             dummy_password_check(form.password.data)

@@ -7,11 +7,11 @@ from ..auth import add_settings_section
 from ..health import add_health_check
 from . import cli, routes
 from .diagnosis import conversation
+from .encryption import UndecryptableSecret
 from .hints import explain
 from .message import build_message
 from .models import PasswordNotBound, load_settings
 from .replies import StepFailed
-from .secrets import UndecryptableSecret
 from .service import hold_delivery, session_params
 
 __all__ = [

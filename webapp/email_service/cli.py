@@ -7,8 +7,8 @@ from flask.cli import with_appcontext
 
 from ..audit.record import record_event
 from ..extensions import db
+from .encryption import UndecryptableSecret, rotate
 from .models import EmailSettings
-from .secrets import UndecryptableSecret, rotate
 
 
 @click.command("rotate-key")

@@ -7,12 +7,11 @@ from dataclasses import dataclass, field
 from flask import current_app, render_template
 
 from ..timeutil import utcnow
-from .hints import SECURITY_NAMES, explain
+from .hints import explain
 from .message import build_message
+from .models import Security
 from .replies import StepFailed
 from .transport import SmtpConversation
-
-SECURITY_LABELS = {"none": "None", "ssl": "SSL (implicit TLS)", "tls": "TLS (STARTTLS)"}
 
 
 @dataclass
@@ -63,7 +62,7 @@ def _test_message(params, sender_email, sender_name, test_email, reference, tls)
     facts = {
         "host": params.host,
         "port": params.port,
-        "security": SECURITY_LABELS[params.security],
+        "security": Security(params.security).long_label,
         "tls": tls or "not encrypted",
         "sent_at": utcnow().strftime("%Y-%m-%d %H:%M:%S UTC"),
         "reference": reference,
@@ -115,6 +114,6 @@ def security_warning(port, security):
     if usual is None:
         return None
     return (
-        f"Port {port} with {SECURITY_NAMES[security]} is unusual: this port normally uses "
+        f"Port {port} with {Security(security).label} is unusual: this port normally uses "
         f"{usual}. Test Connection will tell you if it works."
     )

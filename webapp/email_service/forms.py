@@ -27,14 +27,11 @@ from wtforms.validators import (
 from ..validators import OneEmailAddress, PlainText, has_control_characters, strip_filter
 from . import presets
 from .diagnosis import security_warning
+from .models import Security
 from .service import SettingsInput
 
 HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
-SECURITY_CHOICES = [
-    SelectChoice("none", "None"),
-    SelectChoice("ssl", "SSL"),
-    SelectChoice("tls", "TLS"),
-]
+SECURITY_CHOICES = [SelectChoice(mode.value, mode.label) for mode in Security]
 
 
 def validate_host(form, field):
@@ -83,7 +80,7 @@ class EmailSettingsForm(FlaskForm):
     smtp_port = IntegerField(
         "Port", [InputRequired("Enter a port from 1 to 65535."), NumberRange(1, 65535)]
     )
-    security = RadioField("Security protocol", choices=SECURITY_CHOICES, default="ssl")
+    security = RadioField("Security protocol", choices=SECURITY_CHOICES, default=Security.SSL.value)
     sender_email = StringField(
         "Sender email",
         [DataRequired("Enter the address mail is sent from."), Length(max=254), OneEmailAddress()],

@@ -4,7 +4,8 @@ Each template is filled with ``str.format_map`` from the failure, the settings a
 test's context (see ``_context``): one place to read, reword and later translate.
 """
 
-SECURITY_NAMES = {"none": "None", "ssl": "SSL", "tls": "TLS"}
+from .models import Security
+
 PORT_ADVICE = {
     465: "Port 465 expects SSL.",
     587: "Port 587 expects TLS (STARTTLS).",
@@ -106,7 +107,7 @@ def _context(failure, params, extra):
     return {
         "host": params.host,
         "port": params.port,
-        "security": SECURITY_NAMES.get(params.security, params.security),
+        "security": Security(params.security).label,
         "port_advice": PORT_ADVICE.get(params.port, OTHER_PORTS),
         "step": failure.step,
         "detail": failure.detail,

@@ -1,12 +1,24 @@
 """The one Email Service settings row; its password is stored only encrypted."""
 
 import json
+from enum import StrEnum
 
 from ..extensions import db
 from ..timeutil import utcnow
-from . import secrets
+from . import encryption
 
-SECURITY_MODES = ("none", "ssl", "tls")
+
+class Security(StrEnum):
+    """How the connection is protected: the stored value, its short and its long label."""
+
+    def __new__(cls, value, label, long_label):
+        member = str.__new__(cls, value)
+        member._value_, member.label, member.long_label = value, label, long_label
+        return member
+
+    NONE = "none", "None", "None"
+    SSL = "ssl", "SSL", "SSL (implicit TLS)"
+    TLS = "tls", "TLS", "TLS (STARTTLS)"
 
 
 class EmailSettings(db.Model):
@@ -34,7 +46,11 @@ class EmailSettings(db.Model):
     hold_reason = db.Column(db.String(500))
     held_since = db.Column(db.DateTime)
 
-    __table_args__ = (db.CheckConstraint("security IN ('none', 'ssl', 'tls')", name="security"),)
+    __table_args__ = (
+        db.CheckConstraint(
+            f"security IN ({', '.join(repr(mode.value) for mode in Security)})", name="security"
+        ),
+    )
 
     def __repr__(self):
         # Never the password, not even encrypted.
@@ -68,7 +84,7 @@ class EmailSettings(db.Model):
 
     def _sealed(self):
         """``(password, target it was saved for)``; UndecryptableSecret if no key fits."""
-        plaintext = secrets.decrypt(self.password_encrypted)
+        plaintext = encryption.decrypt(self.password_encrypted)
         try:
             sealed = json.loads(plaintext)
             return sealed["password"], tuple(sealed["target"])
@@ -97,7 +113,7 @@ class EmailSettings(db.Model):
         """False when a password is stored that no configured key can decrypt."""
         try:
             self.password_bound_to()
-        except secrets.UndecryptableSecret:
+        except encryption.UndecryptableSecret:
             return False
         return True
 
@@ -107,7 +123,7 @@ class EmailSettings(db.Model):
         Set the server, port, security and login first: the password is bound to them.
         """
         sealed = json.dumps({"password": plaintext, "target": list(self.target)})
-        self.password_encrypted = secrets.encrypt(sealed) if plaintext else None
+        self.password_encrypted = encryption.encrypt(sealed) if plaintext else None
         self.password_changed_at = utcnow()
         self.password_changed_by = by
 

@@ -16,6 +16,7 @@ from limits import parse
 
 from ..auth import admin_view
 from ..extensions import db, limiter
+from ..negotiation import wants_json
 from . import presets, service
 from .diagnosis import diagnose_connection
 from .forms import EmailSettingsForm
@@ -28,11 +29,6 @@ bp = Blueprint("email_service", __name__, url_prefix="/admin/settings/email")
 
 def _per_admin():
     return f"admin:{current_user.get_id() or request.remote_addr}"
-
-
-def _wants_json():
-    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
-    return best == "application/json" and request.accept_mimetypes[best] > 0
 
 
 def _page(form, diagnosis=None, status=200, offer_unverified=False, action="save"):
@@ -148,11 +144,11 @@ def test_connection():
     errors = values and service.input_errors(row, values)
     if not values or errors:
         form.add_errors(errors or {})
-        if _wants_json():
+        if wants_json():
             errors = {name: messages[0] for name, messages in form.errors.items()}
             return jsonify({"ok": False, "errors": errors}), 400
         return _page(form, action="test")
     diagnosis = _check(row, values, trigger="test", test_email=values.test_email)
-    if _wants_json():
+    if wants_json():
         return jsonify(diagnosis.as_dict())
     return _page(form, diagnosis, action="test")

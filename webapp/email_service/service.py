@@ -5,8 +5,8 @@ from dataclasses import dataclass, field, fields
 from ..audit.record import diff, record_event, secret_change
 from ..extensions import db
 from ..timeutil import utcnow
+from .encryption import UndecryptableSecret
 from .models import PasswordNotBound, connection_target, load_settings
-from .secrets import UndecryptableSecret
 from .transport import SmtpParams
 
 FIELDS = (

@@ -3,7 +3,7 @@
 from ..auth import add_member_link, add_settings_section
 from ..email_service import add_status_line
 from ..health import add_health_check
-from . import api, cli, views_admin, views_subscriptions
+from . import api, cli, routes_admin, routes_subscriptions
 from .status import delivery_status_line, worker_health
 
 
@@ -12,8 +12,8 @@ def register(app):
     app.register_blueprint(api.bp)
     app.cli.add_command(cli.notifier_group)
     app.cli.add_command(cli.token_group)
-    app.register_blueprint(views_admin.bp)
-    app.register_blueprint(views_subscriptions.bp)
+    app.register_blueprint(routes_admin.bp)
+    app.register_blueprint(routes_subscriptions.bp)
     sections = (
         ("Delivery log", "notifier_admin.delivery_log", "notifier_admin.delivery_",
          "Every notification sent, retried or given up on; resend dead ones."),

@@ -10,6 +10,7 @@ from ..auth.models import User
 from ..extensions import db
 from ..listing import paginate
 from .models import SYSTEM_TOPICS, Subscription
+from .routes_admin import acting_user, kept_filters
 from .subscription_forms import (
     AdminSubscriptionForm,
     RemoveSubscriptionForm,
@@ -18,7 +19,6 @@ from .subscription_forms import (
     TopicForm,
 )
 from .subscriptions import delete_choice, own_topics, set_subscription, system_topics
-from .views_admin import acting_user, kept_filters
 
 bp = Blueprint("subscriptions", __name__)
 
