@@ -35,7 +35,7 @@ from webapp.email_service.models import load_settings
 from webapp.extensions import db
 from webapp.notifier.messages import message_template, personalize, render_bodies
 from webapp.notifier.models import Delivery, Notification
-from webapp.notifier.outbox import enqueue
+from webapp.notifier.outbox import delivery_row, enqueue
 from webapp.notifier.worker import Worker
 from webapp.timeutil import utcnow
 
@@ -211,16 +211,7 @@ def queue_separate(app, count):
         db.session.execute(
             insert(Delivery),
             [
-                {
-                    "notification_id": nid,
-                    "recipient": f"owner{n}@example.com",
-                    "status": "queued",
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "message_id": f"<{nid}.a0@bench>",
-                    "created_at": now,
-                    "updated_at": now,
-                }
+                delivery_row(nid, f"owner{n}@example.com", f"<{nid}.a0@bench>", now)
                 for n, nid in enumerate(ids)
             ],
         )

@@ -5,6 +5,7 @@ from urllib.parse import urlsplit
 
 from flask import current_app
 from sqlalchemy import String, cast, func, insert, literal, or_, select
+from sqlalchemy.sql.expression import ClauseElement
 
 from ..auth.models import User
 from ..extensions import db
@@ -47,22 +48,68 @@ def recipient_count(notification_id):
     return db.session.scalar(query)
 
 
-def enqueue(
-    *,
-    kind,
-    subject,
-    text,
-    created_by,
-    html=None,
-    topic=None,
-    to=(),
-    data=None,
-    idempotency_key=None,
-):
+def delivery_row(notification_id, recipient, message_id, now, **columns):
+    """The column values of one new delivery, queued and due ``now``.
+
+    The values may be SQL expressions: the topic fan-out selects them per subscriber.
+    """
+    return {
+        "notification_id": notification_id,
+        "recipient": recipient,
+        "status": "queued",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "message_id": message_id,
+        "created_at": now,
+        "updated_at": now,
+        **columns,
+    }
+
+
+def _sql(value):
+    """``value`` as a SQL expression: columns and expressions as they are, the rest literal."""
+    return (
+        value
+        if isinstance(value, ClauseElement) or hasattr(value, "__clause_element__")
+        else literal(value)
+    )
+
+
+def _insert_subscribers(nid, topics, now, domain):
+    """One INSERT … SELECT of a delivery per subscriber (a topic may have 10,000 of them)."""
+    message_id = literal(f"<{nid}.u") + cast(User.id, String) + literal(f"@{domain}>")
+    row = delivery_row(nid, User.email, message_id, now, user_id=User.id)
+    values = [_sql(value) for value in row.values()]
+    subscribers = select(*values).where(subscriber_condition(topics))
+    db.session.execute(insert(Delivery).from_select(list(row), subscribers))
+
+
+def _insert_named(nid, addresses, now, domain):
+    """One executemany of a delivery per named address not already reached by a topic."""
+    named = list(dict.fromkeys(address.lower() for address in addresses))
+    if not named:
+        return
+    present = set(
+        db.session.scalars(
+            select(Delivery.recipient).where(
+                Delivery.notification_id == nid, Delivery.recipient.in_(named)
+            )
+        )
+    )
+    rows = [
+        delivery_row(nid, address, f"<{nid}.a{index}@{domain}>", now)
+        for index, address in enumerate(named)
+        if address not in present
+    ]
+    if rows:
+        db.session.execute(insert(Delivery), rows)
+
+
+def enqueue(*, kind, subject, text, created_by, topic=None, to=(), **optional):
     """Queue a notification in the caller's transaction; return ``(notification, recipients)``.
 
-    Topic subscribers are inserted with one INSERT … SELECT (a topic may have 10,000 of
-    them); named addresses not already covered follow in one executemany.
+    ``optional``: ``html``, ``data``, ``idempotency_key``. Subscribers of the topic (and
+    of the kind's system topic) come first, then the named addresses they do not cover.
     """
     notification = Notification(
         id=secrets.token_hex(16),
@@ -70,56 +117,14 @@ def enqueue(
         topic=topic,
         subject=subject,
         text=text,
-        html=html,
-        data=data,
-        idempotency_key=idempotency_key,
         created_by=created_by,
+        **optional,
     )
     db.session.add(notification)
     db.session.flush()
-    now, domain, nid = utcnow(), _message_domain(), notification.id
+    now, domain = utcnow(), _message_domain()
     topics = [t for t in (topic, KIND_TOPICS.get(kind)) if t]
     if topics:
-        message_id = literal(f"<{nid}.u") + cast(User.id, String) + literal(f"@{domain}>")
-        subscribers = select(
-            literal(nid),
-            User.email,
-            User.id,
-            literal("queued"),
-            literal(0),
-            literal(now),
-            message_id,
-            literal(now),
-            literal(now),
-        ).where(subscriber_condition(topics))
-        columns = [
-            "notification_id", "recipient", "user_id", "status", "attempts",
-            "next_attempt_at", "message_id", "created_at", "updated_at",
-        ]  # fmt: skip
-        db.session.execute(insert(Delivery).from_select(columns, subscribers))
-    named = list(dict.fromkeys(address.lower() for address in to))
-    if named:
-        present = set(
-            db.session.scalars(
-                select(Delivery.recipient).where(
-                    Delivery.notification_id == nid, Delivery.recipient.in_(named)
-                )
-            )
-        )
-        rows = [
-            {
-                "notification_id": nid,
-                "recipient": address,
-                "status": "queued",
-                "attempts": 0,
-                "next_attempt_at": now,
-                "message_id": f"<{nid}.a{index}@{domain}>",
-                "created_at": now,
-                "updated_at": now,
-            }
-            for index, address in enumerate(named)
-            if address not in present
-        ]
-        if rows:
-            db.session.execute(insert(Delivery), rows)
-    return notification, recipient_count(nid)
+        _insert_subscribers(notification.id, topics, now, domain)
+    _insert_named(notification.id, to, now, domain)
+    return notification, recipient_count(notification.id)
