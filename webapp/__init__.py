@@ -7,14 +7,14 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import audit, auth, database, email_service, health, notifier, pages
-from .config import Defaults, from_environment
+from . import config as configuration
 from .extensions import bootstrap, csrf, limiter, login_manager
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def create_app(config=None):
-    """Build the app; ``config`` (a mapping) wins over the environment."""
+    """Build the app; ``config`` (a mapping) wins over the environment (see ``config.SETTINGS``)."""
     overrides = dict(config or {})
     instance_path = overrides.pop("INSTANCE_PATH", None) or os.environ.get("INSTANCE_PATH")
     app = Flask(
@@ -24,9 +24,7 @@ def create_app(config=None):
         static_folder="../static",
     )
     os.makedirs(app.instance_path, exist_ok=True)  # the SQLite file lives here
-    app.config.from_object(Defaults)
-    app.config.update(from_environment(app.instance_path))
-    app.config.update(overrides)
+    app.config.update(configuration.load(app.instance_path, overrides))
     register_extensions(app)
     register_features(app)
     pages.register(app)

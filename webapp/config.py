@@ -1,9 +1,104 @@
-"""Configuration read from the environment, with secrets generated once on first run."""
+"""Configuration: one table of every setting, read from the environment where it may be set.
+
+Each ``Setting`` names its variable, how its text is read, its default and what it means;
+secrets without a value are generated once into the instance folder (mode 0600).
+"""
 
 import os
 import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from cryptography.fernet import Fernet
+
+
+class ConfigError(ValueError):
+    """An environment variable holds a value that cannot be read; the message names it."""
+
+
+def flag(text):
+    """``1``, ``true``, ``yes`` or ``on`` (any case) is true; ``0``, ``false``… is false."""
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("expected 1/0, true/false, yes/no or on/off")
+
+
+def optional_text(text):
+    """The trimmed text, or None when blank."""
+    return text.strip() or None
+
+
+def url(text):
+    """A base URL without its trailing slash."""
+    return text.strip().rstrip("/")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One configuration key: read from the environment when ``env``, else fixed."""
+
+    name: str
+    default: Any
+    doc: str
+    read: Callable[[str], Any] = str
+    env: bool = True
+
+
+def _secret(name, make):
+    return lambda instance: read_or_create_secret(instance, name, make)
+
+
+SETTINGS = (
+    # -- from the environment ---------------------------------------------------------
+    Setting("SECRET_KEY", _secret("secret_key", lambda: secrets.token_urlsafe(48)),
+            "signs session cookies"),
+    Setting("SETTINGS_ENCRYPTION_KEYS",
+            _secret("settings_encryption_keys", lambda: Fernet.generate_key().decode()),
+            "comma-separated Fernet keys, newest first, for stored secrets"),
+    Setting("DATABASE_URL", lambda instance: "sqlite:///" + os.path.join(instance, "webapp.sqlite"),
+            "SQLAlchemy URL of the database"),
+    Setting("SMTP_TIMEOUT", 10.0, "seconds for any one SMTP conversation", float),
+    Setting("SMTP_CA_BUNDLE", None, "PEM file of extra CAs trusted for SMTP TLS", optional_text),
+    Setting("SMTP_ALLOW_LOOPBACK", False,
+            "allow SMTP servers on loopback and on this host's own addresses", flag),
+    Setting("SMTP_HELO_NAME", None,
+            "name sent in EHLO (default: the FQDN when dotted, else [local address])",
+            optional_text),
+    Setting("BASE_URL", "http://127.0.0.1:5000", "absolute links in outgoing mail", url),
+    Setting("RATELIMIT_STORAGE_URI", "memory://", "Flask-Limiter storage"),
+    Setting("TRUSTED_PROXIES", 0, "reverse proxies whose X-Forwarded-* headers count", int),
+    Setting("NOTIFIER_BATCH_SIZE", 50, "deliveries a worker claims at once", int),
+    Setting("NOTIFIER_COMMIT_EVERY", 10, "sent messages recorded per commit", int),
+    Setting("NOTIFIER_LEASE_SECONDS", None,
+            "how long a claim is held (default: batch × SMTP_TIMEOUT + 60)", float),
+    Setting("NOTIFIER_POLL_SECONDS", 2.0, "idle wait between looks at the outbox", float),
+    Setting("NOTIFIER_BACKOFF_BASE", 30.0, "first retry delay in seconds (doubles each try)",
+            float),
+    Setting("NOTIFIER_MAX_ATTEMPTS", 12, "tries before a delivery is dead", int),
+    Setting("RESOURCE_CHECK_SECONDS", 60, "interval of the server resource monitor", int),
+    # -- fixed ------------------------------------------------------------------------
+    Setting("SESSION_COOKIE_HTTPONLY", True, "no script reads the session cookie", env=False),
+    Setting("SESSION_COOKIE_SAMESITE", "Lax", "the cookie is not sent cross-site", env=False),
+    Setting("SESSION_COOKIE_NAME", "bi_session", "the session cookie's name", env=False),
+    Setting("PERMANENT_SESSION_LIFETIME", 12 * 3600, "seconds a login lasts", env=False),
+    Setting("WTF_CSRF_TIME_LIMIT", 8 * 3600, "seconds a form's CSRF token lasts", env=False),
+    Setting("BOOTSTRAP_SERVE_LOCAL", True, "Bootstrap from this server, no CDN", env=False),
+    Setting("BOOTSTRAP_BOOTSWATCH_THEME", None, "Bootstrap's own theme", env=False),
+    Setting("LOGIN_RATE_LIMIT", "10 per minute", "login attempts per address and account",
+            env=False),
+    # argon2id parameters (RFC 9106 second recommendation); tests may lower them.
+    Setting("ARGON2_PARAMS", {"time_cost": 3, "memory_cost": 65536, "parallelism": 4},
+            "password hashing cost", env=False),
+    Setting("RATELIMIT_HEADERS_ENABLED", True, "rate-limit headers on answers", env=False),
+    Setting("RATELIMIT_STRATEGY", "fixed-window", "how limits count", env=False),
+    Setting("AUDIT_PAGE_SIZE", 50, "events per audit page", env=False),
+    Setting("NOTIFIER_BACKOFF_CAP", 3600.0, "longest wait between two tries, seconds", env=False),
+    Setting("API_MAX_BODY", 1024 * 1024, "largest API request body, bytes", env=False),
+)  # fmt: skip
 
 
 def read_or_create_secret(instance_path, name, make):
@@ -29,35 +124,33 @@ def _read_secret(path, name):
     return value
 
 
-def _flag(name, default="0"):
-    return os.environ.get(name, default).strip().lower() in ("1", "true", "yes", "on")
+def _value(setting, instance_path, environ):
+    text = environ.get(setting.name, "") if setting.env else ""
+    if text.strip():
+        try:
+            return setting.read(text)
+        except ValueError as exc:
+            raise ConfigError(f"{setting.name}={text!r} cannot be used: {exc}") from None
+    # Generated secrets and paths are only made when nothing overrides them.
+    return setting.default(instance_path) if callable(setting.default) else setting.default
 
 
-def from_environment(instance_path):
-    """Build the configuration mapping from environment variables."""
-    env = os.environ
-    database_url = env.get("DATABASE_URL") or "sqlite:///" + os.path.join(
-        instance_path, "webapp.sqlite"
-    )
-    return {
-        "SECRET_KEY": env.get("SECRET_KEY")
-        or read_or_create_secret(instance_path, "secret_key", lambda: secrets.token_urlsafe(48)),
-        "SETTINGS_ENCRYPTION_KEYS": env.get("SETTINGS_ENCRYPTION_KEYS")
-        or read_or_create_secret(
-            instance_path, "settings_encryption_keys", lambda: Fernet.generate_key().decode()
-        ),
-        "SQLALCHEMY_DATABASE_URI": database_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database_url),
-        "SMTP_TIMEOUT": float(env.get("SMTP_TIMEOUT", "10")),
-        "SMTP_CA_BUNDLE": env.get("SMTP_CA_BUNDLE") or None,
-        "SMTP_ALLOW_LOOPBACK": _flag("SMTP_ALLOW_LOOPBACK"),
-        # RFC 5321: a name or an address literal; by default the FQDN or the local address.
-        "SMTP_HELO_NAME": env.get("SMTP_HELO_NAME", "").strip() or None,
-        "BASE_URL": (env.get("BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
-        "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://"),
-        "TRUSTED_PROXIES": int(env.get("TRUSTED_PROXIES", "0") or 0),
-        **_notifier_tuning(env),
+def load(instance_path, overrides=None, environ=None):
+    """Every setting: ``overrides`` first, then the environment, then the default."""
+    overrides = dict(overrides or {})
+    environ = os.environ if environ is None else environ
+    config = {
+        s.name: overrides[s.name] if s.name in overrides else _value(s, instance_path, environ)
+        for s in SETTINGS
     }
+    config.update(overrides)
+    config["SQLALCHEMY_DATABASE_URI"] = overrides.get(
+        "SQLALCHEMY_DATABASE_URI", config["DATABASE_URL"]
+    )
+    config.setdefault(
+        "SQLALCHEMY_ENGINE_OPTIONS", engine_options(config["SQLALCHEMY_DATABASE_URI"])
+    )
+    return config
 
 
 def engine_options(database_url):
@@ -68,47 +161,3 @@ def engine_options(database_url):
         threads = int(os.environ.get("GUNICORN_THREADS", "4"))
         options.update(pool_size=threads + 1, max_overflow=threads, pool_timeout=10)
     return options
-
-
-def _notifier_tuning(env):
-    """Optional worker knobs (batch size, lease, poll interval, backoff) from the environment."""
-    knobs = {
-        "NOTIFIER_BATCH_SIZE": int,
-        "NOTIFIER_COMMIT_EVERY": int,
-        "NOTIFIER_LEASE_SECONDS": float,
-        "NOTIFIER_POLL_SECONDS": float,
-        "NOTIFIER_BACKOFF_BASE": float,
-        "NOTIFIER_MAX_ATTEMPTS": int,
-        "RESOURCE_CHECK_SECONDS": int,
-    }
-    return {name: kind(env[name]) for name, kind in knobs.items() if env.get(name)}
-
-
-class Defaults:
-    """Settings that do not come from the environment."""
-
-    SESSION_COOKIE_HTTPONLY = True
-    SESSION_COOKIE_SAMESITE = "Lax"
-    SESSION_COOKIE_NAME = "bi_session"
-    PERMANENT_SESSION_LIFETIME = 12 * 3600
-    WTF_CSRF_TIME_LIMIT = 8 * 3600
-    BOOTSTRAP_SERVE_LOCAL = True
-    BOOTSTRAP_BOOTSWATCH_THEME = None
-    LOGIN_RATE_LIMIT = "10 per minute"
-    # argon2id parameters (RFC 9106 second recommendation); tests may lower them.
-    ARGON2_PARAMS = {"time_cost": 3, "memory_cost": 65536, "parallelism": 4}
-    RATELIMIT_HEADERS_ENABLED = True
-    RATELIMIT_STRATEGY = "fixed-window"
-    AUDIT_PAGE_SIZE = 50
-    # Notifier: a batch shares one SMTP connection; retries back off 30 s, 60 s, … up to an
-    # hour with full jitter, so 12 attempts span several hours (an hour's outage loses nothing).
-    NOTIFIER_BATCH_SIZE = 50
-    # Sent messages are recorded in groups of this size (see Worker._flush_sent).
-    NOTIFIER_COMMIT_EVERY = 10
-    NOTIFIER_LEASE_SECONDS = None  # default: long enough for a whole batch to time out
-    NOTIFIER_POLL_SECONDS = 2.0
-    NOTIFIER_MAX_ATTEMPTS = 12
-    NOTIFIER_BACKOFF_BASE = 30.0
-    NOTIFIER_BACKOFF_CAP = 3600.0
-    RESOURCE_CHECK_SECONDS = 60
-    API_MAX_BODY = 1024 * 1024
