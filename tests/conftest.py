@@ -1,6 +1,5 @@
 """Shared fixtures: an app with its own instance folder and database, users, a login helper."""
 
-import os
 import shutil
 
 import pytest
@@ -8,10 +7,9 @@ from flask_migrate import upgrade
 from sqlalchemy import text
 
 from webapp import create_app
-from webapp.auth.models import User
 from webapp.extensions import db
 
-from .helpers import AuthActions
+from .helpers import NEEDS_POSTGRES, ON_POSTGRES, POSTGRES_URL, AuthActions, add_user
 
 # Real SMTP servers (aiosmtpd, trustme certificates) for every test package.
 pytest_plugins = ["tests.smtp_servers", "tests.mta"]
@@ -20,8 +18,14 @@ pytest_plugins = ["tests.smtp_servers", "tests.mta"]
 FAST_HASH = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
 ADMIN_PASSWORD = "admin-password-123"
 MEMBER_PASSWORD = "member-password-123"
-POSTGRES_URL = os.environ.get("DATABASE_URL", "")
-ON_POSTGRES = POSTGRES_URL.startswith("postgresql")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``postgres`` run only on the PostgreSQL pass (DATABASE_URL)."""
+    if not ON_POSTGRES:
+        for item in items:
+            if item.get_closest_marker("postgres"):
+                item.add_marker(pytest.mark.skip(reason=NEEDS_POSTGRES))
 
 
 def base_config(instance_path, **extra):
@@ -112,16 +116,6 @@ def client(app):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
-
-
-def add_user(app, email, password, role="member", name="", active=True):
-    """Insert a user directly and return its id."""
-    with app.app_context():
-        user = User(email=email, name=name, role=role, active=active)
-        user.set_password(password)
-        db.session.add(user)
-        db.session.commit()
-        return user.id
 
 
 class Account:

@@ -4,7 +4,7 @@ import pytest
 
 from webapp.validators import normalized_address
 
-from .helpers import post_form
+from .helpers import post_form, settings_values
 
 COMPANY = ["admin@corp.local", "ops@mail.test", "bi@corp.internal", "报表@例子.公司"]
 
@@ -44,14 +44,15 @@ def test_create_user_on_a_local_domain(app, runner):
 
 
 def test_sender_and_test_email_on_a_local_domain(admin_client):
-    data = {
-        "smtp_host": "mail.corp.local",
-        "smtp_port": "587",
-        "security": "tls",
-        "sender_email": "bi@corp.local",
-        "test_email": "ops@mail.test",
-        "version": "0",
-    }
+    data = settings_values(
+        smtp_host="mail.corp.local",
+        smtp_port="587",
+        security="tls",
+        sender_email="bi@corp.local",
+        test_email="ops@mail.test",
+        password=None,
+        enabled=None,  # disabled: Save checks no connection
+    )
     response = post_form(admin_client, "/admin/settings/email", data)
     assert response.status_code == 302, response.get_data(as_text=True)
 

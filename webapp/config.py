@@ -32,6 +32,23 @@ def optional_text(text):
     return text.strip() or None
 
 
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration(text):
+    """Seconds from ``90``, ``90s``, ``30m``, ``48h`` or ``2d``."""
+    value = text.strip().lower()
+    unit = DURATION_UNITS.get(value[-1:])
+    number = value[:-1] if unit else value
+    try:
+        seconds = float(number) * (unit or 1)
+    except ValueError:
+        raise ValueError("expected a duration such as 48h, 30m, 2d or 600 (seconds)") from None
+    if seconds <= 0:
+        raise ValueError("expected a duration above zero")
+    return seconds
+
+
 def url(text):
     """A base URL without its trailing slash."""
     return text.strip().rstrip("/")
@@ -75,10 +92,17 @@ SETTINGS = (
     Setting("NOTIFIER_COMMIT_EVERY", 10, "sent messages recorded per commit", int),
     Setting("NOTIFIER_LEASE_SECONDS", None,
             "how long a claim is held (default: batch × SMTP_TIMEOUT + 60)", float),
-    Setting("NOTIFIER_POLL_SECONDS", 2.0, "idle wait between looks at the outbox", float),
+    Setting("NOTIFIER_POLL_SECONDS", 1.0,
+            "idle wait between looks at the outbox (PostgreSQL also wakes on NOTIFY)", float),
+    Setting("NOTIFIER_EMBEDDED", False,
+            "run the delivery worker inside the web process (make run)", flag),
+    Setting("NOTIFIER_THROTTLE_PAUSE", 5.0,
+            "first pause after a server says slow down, seconds (doubles while it lasts)",
+            float),
     Setting("NOTIFIER_BACKOFF_BASE", 30.0, "first retry delay in seconds (doubles each try)",
             float),
-    Setting("NOTIFIER_MAX_ATTEMPTS", 12, "tries before a delivery is dead", int),
+    Setting("NOTIFIER_MAX_AGE", 48 * 3600.0,
+            "how long a delivery is retried after it was queued, e.g. 48h", duration),
     Setting("RESOURCE_CHECK_SECONDS", 60, "interval of the server resource monitor", int),
     # -- fixed ------------------------------------------------------------------------
     Setting("SESSION_COOKIE_HTTPONLY", True, "no script reads the session cookie", env=False),
@@ -96,7 +120,8 @@ SETTINGS = (
     Setting("RATELIMIT_HEADERS_ENABLED", True, "rate-limit headers on answers", env=False),
     Setting("RATELIMIT_STRATEGY", "fixed-window", "how limits count", env=False),
     Setting("AUDIT_PAGE_SIZE", 50, "events per audit page", env=False),
-    Setting("NOTIFIER_BACKOFF_CAP", 3600.0, "longest wait between two tries, seconds", env=False),
+    Setting("NOTIFIER_BACKOFF_CAP", 1800.0, "longest wait between two tries, seconds", env=False),
+    Setting("CLOCK", None, "a callable returning naive UTC now (tests only)", env=False),
     Setting("API_MAX_BODY", 1024 * 1024, "largest API request body, bytes", env=False),
 )  # fmt: skip
 

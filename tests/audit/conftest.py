@@ -15,24 +15,3 @@ def record(app):
             return record_event(action, target=target, changes=changes, actor=actor).id
 
     return write
-
-
-def audit_rows(app, **where):
-    """The stored events as dicts, oldest first, optionally filtered by column values."""
-    from webapp.audit.models import AuditEvent
-    from webapp.extensions import db
-
-    with app.app_context():
-        query = db.select(AuditEvent).filter_by(**where).order_by(AuditEvent.id)
-        return [
-            {
-                "id": e.id,
-                "actor": e.actor,
-                "action": e.action,
-                "target": e.target,
-                "changes": e.changes_dict,
-                "ip": e.ip,
-                "user_agent": e.user_agent,
-            }
-            for e in db.session.scalars(query)
-        ]

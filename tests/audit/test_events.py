@@ -1,7 +1,6 @@
 """Each account and security event lands in the audit log with who, what and where."""
 
-from ..helpers import post_form
-from .conftest import audit_rows
+from ..helpers import audit_rows, post_form
 
 
 def test_login_logout_and_failure_are_recorded(app, client, auth, admin):

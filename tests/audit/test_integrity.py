@@ -12,8 +12,7 @@ from webapp.auth.models import User
 from webapp.database import write_transaction
 from webapp.extensions import db
 
-from ..helpers import post_form
-from .conftest import audit_rows
+from ..helpers import audit_rows, post_form
 
 
 def _drop_triggers(conn):

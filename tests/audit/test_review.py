@@ -3,7 +3,7 @@
 import csv
 import io
 
-from .conftest import audit_rows
+from ..helpers import audit_rows
 
 
 def _fill(record, n, action="user.updated", actor="system"):
@@ -13,7 +13,7 @@ def _fill(record, n, action="user.updated", actor="system"):
 
 def test_empty_state(admin_client, app):
     # Logging in records one event; read the page through a fresh filter-free view first.
-    page = admin_client.get("/admin/audit?action=nothing.here").get_data(as_text=True)
+    page = admin_client.get("/admin/audit?action=key.rotated").get_data(as_text=True)
     assert 'id="audit-no-match"' in page and "No events match these filters." in page
 
 
@@ -55,19 +55,24 @@ def test_filters_combine_and_stay_in_the_links(admin_client, record):
 
 
 def test_date_filters(admin_client, record, app):
-    from datetime import date, timedelta
+    from datetime import timedelta
 
     _fill(record, 3)
-    today = date.today()
-    tomorrow = today + timedelta(days=1)
+    # The filters are UTC dates, like the stored times: take them from the rows themselves
+    # (the machine's local date differs from the UTC one for hours every day).
+    times = [row["created_at"] for row in audit_rows(app, action="user.updated")]
+    first, last = times[0].date(), times[-1].date()
     assert "3 events match" in admin_client.get(
-        f"/admin/audit?action=user.updated&since={today}"
+        f"/admin/audit?action=user.updated&since={first}"
     ).get_data(as_text=True)
-    assert "No events match" in admin_client.get(f"/admin/audit?since={tomorrow}").get_data(
-        as_text=True
-    )
+    assert "No events match" in admin_client.get(
+        f"/admin/audit?since={last + timedelta(days=1)}"
+    ).get_data(as_text=True)
     assert "3 events match" in admin_client.get(
-        f"/admin/audit?action=user.updated&until={today}"
+        f"/admin/audit?action=user.updated&until={last}"
+    ).get_data(as_text=True)
+    assert "No events match" in admin_client.get(
+        f"/admin/audit?action=user.updated&until={first - timedelta(days=1)}"
     ).get_data(as_text=True)
 
 
@@ -133,7 +138,7 @@ def test_odd_query_strings_get_messages_not_errors(admin_client):
     for query in ("page=%C2%B2", "until=9999-12-31", "actor=a%00b", "action=x%0Ay"):
         response = admin_client.get(f"/admin/audit?{query}")
         assert response.status_code == 200, query
-    assert "between the years 2000 and 9998" in admin_client.get(
+    assert "Enter a date between 2000-01-01 and 9998-12-31." in admin_client.get(
         "/admin/audit?until=9999-12-31"
     ).get_data(as_text=True)
     assert admin_client.get("/admin/users/99999999999999999999").status_code == 404

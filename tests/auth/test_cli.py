@@ -78,11 +78,13 @@ def test_two_addresses_refused(runner):
     assert "exactly one email address" in result.output
 
 
-def test_bad_role_refused(runner):
+def test_bad_role_refused(app, runner):
     result = runner.invoke(
         args=["create-user", "r@example.com", "--role", "owner", "--password", "pw-long-enough-1"]
     )
-    assert result.exit_code != 0
+    assert result.exit_code == 2  # click's usage error
+    assert "Invalid value for '--role': 'owner' is not one of 'admin', 'member'." in result.output
+    assert _user(app, "r@example.com") is None
 
 
 def test_production_hash_parameters(make_app):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ..helpers import csrf_token, post_form
+from ..helpers import add_user, csrf_token, post_form
 
 
 def test_login_then_home(client, auth, admin):
@@ -26,8 +26,6 @@ def test_unknown_email_and_wrong_password_look_the_same(client, auth, admin):
 
 
 def test_inactive_user_cannot_log_in(app, client, auth):
-    from ..conftest import add_user
-
     add_user(app, "gone@example.com", "a-long-password-1", active=False)
     response = auth.login("gone@example.com", "a-long-password-1")
     assert "Email or password is incorrect." in response.get_data(as_text=True)

@@ -3,8 +3,7 @@
 from webapp.auth.models import User
 from webapp.extensions import db
 
-from ..conftest import add_user
-from ..helpers import post_form
+from ..helpers import add_user, post_form
 
 
 def _user(app, email):

@@ -1,15 +1,14 @@
-"""Browser fixtures: Debian's Chromium, the app served from a thread, console and screenshots."""
+"""Browser fixtures: Debian's Chromium, the app served from a thread, console errors."""
 
 import os
 import shutil
 import threading
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
-ARTIFACTS = Path(__file__).parent / "artifacts"
+from ..helpers import unavailable
+
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -26,7 +25,7 @@ def browser_type_launch_args(browser_type_launch_args):
     """Launch the system's Chromium; `playwright install` downloads fail on these machines."""
     chromium = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium")
     if not chromium:
-        pytest.skip("no chromium: apt-get install -y chromium")
+        unavailable("no chromium: apt-get install -y chromium (or set CHROMIUM_PATH)")
     return {**browser_type_launch_args, "executable_path": chromium, "args": CHROMIUM_ARGS}
 
 
@@ -65,23 +64,3 @@ def console_errors(page):
 
     page.on("console", keep_errors)
     return errors
-
-
-def csp_violations(console_errors):
-    """The console errors that are Content Security Policy refusals."""
-    return [text for text in console_errors if "Content Security Policy" in text]
-
-
-def screenshot(page, name):
-    """Save a full-page screenshot as tests/e2e/artifacts/<name>.png."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
-
-
-def log_in(page, email, password):
-    """Log in through the real form and wait for the home page."""
-    page.goto("/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Welcome")).to_be_visible()

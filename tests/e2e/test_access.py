@@ -6,7 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import csp_violations, log_in, screenshot
+from ..helpers import csp_violations, log_in, screenshot
 
 pytestmark = pytest.mark.browser
 

@@ -5,7 +5,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import csp_violations, log_in, screenshot
+from ..helpers import AUDIT_COLUMNS, audit_cell, audit_row, csp_violations, log_in, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -52,26 +52,3 @@ def test_role_change_is_in_the_audit_log_and_survives_the_filter(
     )
     screenshot(page, "audit-filtered")
     assert not csp_violations(console_errors)
-
-
-AUDIT_COLUMNS = ("#", "Time (UTC)", "Actor", "Action", "Target", "Changes", "IP")
-
-
-def audit_cell(row, column):
-    """One cell of an audit table row, by its column heading."""
-    return row.locator("td").nth(AUDIT_COLUMNS.index(column))
-
-
-def audit_row(page, action, target):
-    """The audit table's rows whose Action and Target cells are exactly these."""
-    action_cell = f"td:nth-child({AUDIT_COLUMNS.index('Action') + 1})"
-    target_cell = f"td:nth-child({AUDIT_COLUMNS.index('Target') + 1})"
-    return (
-        page.locator("#audit-table tbody tr")
-        .filter(has=page.locator(action_cell, has_text=exactly(action)))
-        .filter(has=page.locator(target_cell, has_text=exactly(target)))
-    )
-
-
-def exactly(text):
-    return re.compile(f"^{re.escape(text)}$")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from .conftest import csp_violations
+from ..helpers import csp_violations
 
 pytestmark = pytest.mark.browser
 

@@ -7,15 +7,18 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.smtp_servers import LOGIN, PASSWORD
-
-from .conftest import csp_violations, log_in, screenshot
-from .test_audit_trail import audit_cell, audit_row
+from ..helpers import (
+    SENDER_NAME,
+    TEST_EMAIL,
+    audit_cell,
+    audit_row,
+    csp_violations,
+    log_in,
+    screenshot,
+)
+from ..smtp_servers import LOGIN, PASSWORD
 
 pytestmark = pytest.mark.browser
-
-TEST_EMAIL = "ops@example.com"
-SENDER_NAME = "数据平台 通知"
 
 
 @pytest.fixture

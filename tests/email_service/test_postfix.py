@@ -139,12 +139,13 @@ def test_notifier_delivers_through_postfix_over_one_session(mta_app, postfix):
     from webapp.extensions import db
     from webapp.notifier.outbox import enqueue
 
-    from ..notifier.conftest import run_worker
+    from ..helpers import run_worker
 
     with mta_app.app_context():
         row = load_settings()
         row.smtp_host, row.smtp_port, row.security = postfix.host, postfix.submission_port, "tls"
         row.sender_email, row.enabled, row.version = SENDER, True, 1
+        row.max_connections = 1  # both messages over one session
         row.set_password(postfix.password, "test")
         db.session.add(row)
         for subject in ("Disk full", "Task failed"):

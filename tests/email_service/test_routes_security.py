@@ -6,9 +6,7 @@ import pytest
 from webapp.email_service.models import EmailSettings
 from webapp.extensions import db
 
-from ..audit.conftest import audit_rows
-from ..helpers import post_form, settings_values
-from ..notifier.conftest import configure_service, run_worker
+from ..helpers import audit_rows, configure_service, post_form, run_worker, settings_values
 from ..smtp_servers import LOGIN
 
 JSON = {"Accept": "application/json"}

@@ -7,7 +7,7 @@ from webapp.extensions import db
 from webapp.notifier.models import ApiToken, Delivery, Subscription
 from webapp.notifier.tokens import revoke_token
 
-from ..conftest import add_user
+from ..helpers import add_user, audit_rows
 
 BODY = {
     "kind": "alert",
@@ -188,8 +188,6 @@ def test_status_of_unknown_notification_is_404(notifier_app, api_token):
 
 
 def test_token_cli_prints_once_and_audits(notifier_app):
-    from ..audit.conftest import audit_rows
-
     runner = notifier_app.test_cli_runner()
     result = runner.invoke(args=["token", "create", "etl scheduler"])
     assert result.exit_code == 0

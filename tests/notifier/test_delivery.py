@@ -3,6 +3,9 @@
 import email
 import email.policy
 from collections import Counter
+from datetime import timedelta
+
+import pytest
 
 from webapp.email_service.models import load_settings
 from webapp.extensions import db
@@ -10,8 +13,15 @@ from webapp.notifier.models import Delivery, Notification, Subscription
 from webapp.notifier.monitor import check_resources
 from webapp.notifier.outbox import enqueue
 
-from ..conftest import add_user
-from .conftest import configure_service, make_due, run_worker
+from ..helpers import (
+    ManualClock,
+    add_user,
+    configure_service,
+    make_due,
+    post_form,
+    run_worker,
+    settings_values,
+)
 
 
 def queue(app, **kwargs):
@@ -169,22 +179,24 @@ def test_451_is_retried_and_550_is_dead_at_once(notifier_app, plain_server):
         assert dead.attempts == 1 and dead.last_reply.startswith("550 5.1.1")
 
 
-def test_retries_stop_after_the_limit(make_smtp_app, plain_server):
-    app = make_smtp_app(
-        NOTIFIER_BACKOFF_BASE=0.0, NOTIFIER_MAX_ATTEMPTS=3, RESOURCE_CHECK_SECONDS=0
-    )
+def test_a_failing_delivery_is_retried_for_its_window_then_dead(make_smtp_app, plain_server):
+    clock = ManualClock()
+    app = make_smtp_app(NOTIFIER_MAX_AGE=6 * 3600, CLOCK=clock, RESOURCE_CHECK_SECONDS=0)
     configure_service(app, plain_server)
     queue(app, to=["flaky@example.com"])
-    plain_server.data_reply = "451 4.7.1 greylisted"
-    run_worker(app)
+    plain_server.data_reply = "451 4.3.0 mailbox busy"  # temporary, and not "slow down"
+    for _ in range(40):  # 40 × 31 minutes: well past the 6-hour window
+        run_worker(app)
+        clock.advance(minutes=31)  # past the 30-minute cap: the retry is due
     with app.app_context():
         row = db.session.scalar(db.select(Delivery))
-        assert row.status == "dead" and row.attempts == 3 and row.last_error == "message_refused"
+        assert row.status == "dead" and row.last_error == "message_refused"
+        # Counted by time, not by tries: dead only once the window was over.
+        assert row.updated_at >= row.created_at + timedelta(hours=6)
+        assert row.attempts >= 12
 
 
 def test_wrong_password_holds_everything_until_a_test_passes(notifier_app, plain_server, admin):
-    from ..helpers import post_form
-
     configure_service(notifier_app, plain_server, password="wrong-password")
     for n in range(3):
         queue(notifier_app, to=[f"h{n}@example.com"])
@@ -198,12 +210,7 @@ def test_wrong_password_holds_everything_until_a_test_passes(notifier_app, plain
     # The admin fixes the password, saves (verified), and the held mail goes out.
     with notifier_app.app_context():
         version = load_settings().version
-    form = {
-        "smtp_host": plain_server.host, "smtp_port": str(plain_server.port), "security": "none",
-        "sender_email": "reports@example.com", "password": "right-password-1",
-        "allow_plaintext_password": "y", "test_email": "ops@example.com", "enabled": "y",
-        "version": str(version), "sender_name": "数据平台",
-    }  # fmt: skip
+    form = settings_values(plain_server, version=str(version), sender_name="数据平台")
     assert post_form(client, "/admin/settings/email", form).status_code == 302
     assert "Outgoing mail is on hold" not in client.get("/admin/settings/email").get_data(
         as_text=True
@@ -224,13 +231,21 @@ def test_disabled_service_holds_and_enabling_delivers(notifier_app, plain_server
     assert len(plain_server.messages) == 1
 
 
-def test_many_messages_share_one_connection(notifier_app, plain_server):
+@pytest.mark.parametrize("sessions", [1, 4])
+def test_many_messages_share_few_sessions(notifier_app, plain_server, sessions):
     configure_service(notifier_app, plain_server)
+    with notifier_app.app_context():
+        load_settings().max_connections = sessions
+        db.session.commit()
     for n in range(20):
         queue(notifier_app, to=[f"bulk{n}@example.com"])
     run_worker(notifier_app)
-    assert len(plain_server.messages) == 20
-    assert plain_server.commands.count("EHLO") == 1 and plain_server.commands.count("AUTH") == 1
+    assert sorted(m.rcpt_tos[0] for m in plain_server.messages) == sorted(
+        f"bulk{n}@example.com" for n in range(20)
+    )
+    # One login per session, never one per message.
+    assert 1 <= plain_server.commands.count("EHLO") <= sessions
+    assert plain_server.commands.count("AUTH") == plain_server.commands.count("EHLO")
 
 
 def test_resource_monitor_alerts_once_per_crossing_and_on_recovery(notifier_app, admin):
@@ -253,8 +268,6 @@ def test_resource_monitor_alerts_once_per_crossing_and_on_recovery(notifier_app,
 
 
 def test_email_page_and_healthz_report_delivery_health(notifier_app, plain_server, admin):
-    from ..helpers import post_form
-
     configure_service(notifier_app, plain_server)
     queue(notifier_app, to=["ok@example.com"])
     run_worker(notifier_app)
@@ -270,8 +283,6 @@ def test_email_page_and_healthz_report_delivery_health(notifier_app, plain_serve
 
 
 def test_a_passing_test_of_the_stored_settings_releases_the_hold(notifier_app, plain_server, admin):
-    from ..helpers import post_form
-
     plain_server.password = "rotated-on-the-server"  # the mailbox password changed elsewhere
     configure_service(notifier_app, plain_server)
     queue(notifier_app, to=["held@example.com"])
@@ -282,11 +293,14 @@ def test_a_passing_test_of_the_stored_settings_releases_the_hold(notifier_app, p
     post_form(client, "/login", {"email": admin.email, "password": admin.password})
     with notifier_app.app_context():
         version = load_settings().version
-    stored = {
-        "smtp_host": plain_server.host, "smtp_port": str(plain_server.port), "security": "none",
-        "sender_email": "reports@example.com", "test_email": "ops@example.com",
-        "version": str(version), "sender_name": "数据平台",
-    }  # fmt: skip
+    # Password left blank: the test uses the stored one.
+    stored = settings_values(
+        plain_server,
+        password=None,
+        allow_plaintext_password=None,
+        version=str(version),
+        sender_name="数据平台",
+    )
     result = post_form(
         client, "/admin/settings/email/test", stored, headers={"Accept": "application/json"}
     ).get_json()

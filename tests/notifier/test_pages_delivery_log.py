@@ -6,13 +6,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from webapp.audit.models import AuditEvent
 from webapp.extensions import db
 from webapp.notifier.models import Delivery
 from webapp.notifier.outbox import enqueue
 from webapp.timeutil import utcnow
 
-from ..helpers import post_form
+from ..helpers import audit_summary, post_form
 
 ROW = re.compile(r'<tr id="delivery-(\d+)">')
 
@@ -41,12 +40,6 @@ def delivery(app, delivery_id):
         row = db.session.get(Delivery, delivery_id)
         db.session.expunge(row)
         return row
-
-
-def audit_events(app, action):
-    with app.app_context():
-        query = select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)
-        return [(e.actor, e.target, e.changes_dict) for e in db.session.scalars(query)]
 
 
 def page_of(client, query=""):
@@ -183,7 +176,7 @@ def test_resend_queues_a_dead_delivery_and_is_audited(app, admin_client, admin, 
         "recipient_refused",
         "550 no such user",
     )
-    events = audit_events(app, "delivery.resent")
+    events = audit_summary(app, "delivery.resent")
     assert events == [(admin.email, "lee@example.com", {"status": ["dead", "queued"]})]
     page = admin_client.get(response.headers["Location"]).get_data(as_text=True)
     assert "The delivery to lee@example.com is queued again." in page
@@ -198,7 +191,7 @@ def test_resend_refuses_a_delivery_that_is_not_dead(app, admin_client, queue):
     assert "Only dead deliveries can be resent; the one to sam@example.com is sent." in page
     assert "Nothing changed." in page
     assert delivery(app, delivery_id).status == "sent"
-    assert audit_events(app, "delivery.resent") == []
+    assert audit_summary(app, "delivery.resent") == []
 
 
 def test_resend_of_an_unknown_delivery_is_404(admin_client):

@@ -3,14 +3,12 @@
 import re
 
 import pytest
-from sqlalchemy import select
 
-from webapp.audit.models import AuditEvent
 from webapp.extensions import db
 from webapp.notifier.models import ResourceThresholds
 from webapp.notifier.monitor import check_resources
 
-from ..helpers import post_form
+from ..helpers import audit_summary, post_form
 
 PATH = "/admin/settings/email/resource-alerts"
 DEFAULTS = {
@@ -39,12 +37,6 @@ def stored(app):
         }
 
 
-def audit_changes(app):
-    with app.app_context():
-        query = select(AuditEvent).where(AuditEvent.action == "resource_thresholds.updated")
-        return [(e.actor, e.target, e.changes_dict) for e in db.session.scalars(query)]
-
-
 def test_defaults_are_shown_before_the_first_save(app, admin_client):
     page = admin_client.get(PATH).get_data(as_text=True)
     assert float(shown(page, "disk_percent")) == 90 and float(shown(page, "load_per_core")) == 2
@@ -63,7 +55,7 @@ def test_first_save_creates_the_row_and_records_old_and_new(app, admin_client, a
         "load_per_core": 2.0,
         "cooldown_minutes": 60,
     }
-    assert audit_changes(app) == [
+    assert audit_summary(app, "resource_thresholds.updated") == [
         (
             admin.email,
             "resource-alerts",
@@ -75,13 +67,13 @@ def test_first_save_creates_the_row_and_records_old_and_new(app, admin_client, a
 
     post_form(admin_client, PATH, {**values, "load_per_core": "0.5"})
     assert stored(app)["load_per_core"] == 0.5
-    assert audit_changes(app)[1][2] == {"load_per_core": [2.0, 0.5]}
+    assert audit_summary(app, "resource_thresholds.updated")[1][2] == {"load_per_core": [2.0, 0.5]}
 
 
 def test_saving_the_same_values_changes_nothing(app, admin_client):
     response = post_form(admin_client, PATH, DEFAULTS, follow_redirects=True)
     assert "Nothing changed." in response.get_data(as_text=True)
-    assert audit_changes(app) == []
+    assert audit_summary(app, "resource_thresholds.updated") == []
 
 
 @pytest.mark.parametrize(
@@ -102,7 +94,7 @@ def test_bad_values_get_a_clear_message(app, admin_client, field, value, message
     page = response.get_data(as_text=True)
     assert response.status_code == 200
     assert message in page and "Please correct the highlighted fields." in page
-    assert stored(app) is None and audit_changes(app) == []
+    assert stored(app) is None and audit_summary(app, "resource_thresholds.updated") == []
 
 
 def test_monitor_state_is_listed(app, admin_client):

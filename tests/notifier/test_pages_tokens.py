@@ -5,12 +5,11 @@ import re
 
 from sqlalchemy import select
 
-from webapp.audit.models import AuditEvent
 from webapp.extensions import db
 from webapp.notifier.models import ApiToken
 from webapp.notifier.tokens import create_token
 
-from ..helpers import post_form
+from ..helpers import audit_summary, post_form
 
 TOKEN_RE = re.compile(r'id="new-token-value" type="text" readonly value="(bin_[^"]+)"')
 
@@ -21,12 +20,6 @@ def tokens(app):
         for row in rows:
             db.session.expunge(row)
         return rows
-
-
-def audit_events(app, action):
-    with app.app_context():
-        query = select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)
-        return [(e.actor, e.target, e.changes_dict) for e in db.session.scalars(query)]
 
 
 def test_empty_list_says_so(admin_client):
@@ -46,7 +39,7 @@ def test_created_token_is_shown_once_and_stored_only_hashed(app, admin_client, a
     assert row.name == "task-scheduler" and row.created_by == admin.email
     assert row.token_hash == hashlib.sha256(plaintext.encode()).hexdigest()
     assert plaintext not in (row.token_hash, row.prefix) and plaintext.startswith(row.prefix)
-    assert audit_events(app, "token.created") == [
+    assert audit_summary(app, "token.created") == [
         (admin.email, "task-scheduler", {"name": [None, "task-scheduler"]})
     ]
 
@@ -89,13 +82,13 @@ def test_revoke_is_immediate_and_audited(app, admin_client, admin):
     assert "revoked</span>" in page and f'action="/admin/tokens/{token_id}/revoke"' not in page
     assert tokens(app)[0].revoked_at is not None
     assert app.test_client().get("/api/v1/notifications/x", headers=headers).status_code == 403
-    assert audit_events(app, "token.revoked") == [
+    assert audit_summary(app, "token.revoked") == [
         (admin.email, "report-renderer", {"revoked": [False, True]})
     ]
 
     again = post_form(admin_client, f"/admin/tokens/{token_id}/revoke", {}, follow_redirects=True)
     assert "The token report-renderer was already revoked." in again.get_data(as_text=True)
-    assert len(audit_events(app, "token.revoked")) == 1
+    assert len(audit_summary(app, "token.revoked")) == 1
 
 
 def test_revoke_of_an_unknown_token_is_404(admin_client):

@@ -58,9 +58,11 @@ def wait_healthy(base_url, seconds=30):
 def deployment(tmp_path, make_app):
     """Start gunicorn instances and workers sharing one environment; all stopped at teardown.
 
-    The database is the test's own (a migrated SQLite copy, or PostgreSQL emptied after).
+    The database is the test's own (a migrated SQLite copy, or PostgreSQL emptied after);
+    ``app`` reads it from the test process.
     """
-    instance = make_app().instance_path
+    app = make_app()
+    instance = app.instance_path
     env = {
         **os.environ,
         "INSTANCE_PATH": instance,
@@ -76,6 +78,9 @@ def deployment(tmp_path, make_app):
 
     class Deployment:
         environment = env
+
+        def __init__(self):
+            self.app = app
 
         def flask(self, *args, check=True):
             result = subprocess.run(

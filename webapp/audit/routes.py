@@ -9,7 +9,7 @@ from ..auth import admin_view
 from ..database import write_transaction
 from ..extensions import db
 from ..listing import paginate
-from .filters import KNOWN_ACTIONS, AuditFilterForm, filtered_select
+from .filters import AuditFilterForm, filtered_select, known_actions
 from .models import AuditEvent
 from .record import record_event
 
@@ -35,7 +35,7 @@ def review():
         form=form,
         page=page,
         filters=form.active_filters() if page else {},
-        known_actions=KNOWN_ACTIONS,
+        known_actions=known_actions(),
     )
 
 

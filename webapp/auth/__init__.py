@@ -9,7 +9,24 @@ from . import (
 from .access import admin_required, admin_view
 from .users import add_member_link, add_settings_section
 
-__all__ = ["admin_required", "admin_view", "add_member_link", "add_settings_section", "register"]
+__all__ = [
+    "AUDIT_ACTIONS",
+    "admin_required",
+    "admin_view",
+    "add_member_link",
+    "add_settings_section",
+    "register",
+]
+# The audit actions this package announces on ``signals.account_event``.
+AUDIT_ACTIONS = (
+    "access.denied",
+    "auth.login",
+    "auth.login_failed",
+    "auth.logout",
+    "auth.setup",
+    "user.created",
+    "user.updated",
+)
 
 
 def register(app):

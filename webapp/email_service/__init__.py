@@ -3,6 +3,7 @@
 The notifier uses this package only through the names imported here.
 """
 
+from ..audit import register_actions
 from ..auth import add_settings_section
 from ..health import add_health_check
 from . import cli, routes
@@ -60,3 +61,13 @@ def register(app):
         "The outgoing mail server: connection, sender, password, Test Connection.",
     )
     add_health_check(app, "email_service", _health)
+    register_actions(
+        app,
+        (
+            "email_settings.updated",
+            "email_settings.tested",
+            "email_settings.held",
+            "email_settings.released",
+            "key.rotated",
+        ),
+    )

@@ -83,6 +83,9 @@ HINTS = {
     "address; some servers refuse outside recipients unless you log in.",
     "message_refused": "The server accepted the addresses but refused the message ({reply}). "
     "It may have been judged spam or too large; the server's reply says why.",
+    "throttled": "The server is throttling us: {reply_or_detail}. It accepts mail more slowly "
+    "for a while; messages wait and are sent as it allows, none is lost. If it lasts, lower "
+    "the parallel sessions or the messages per minute.",
     "disconnected": "The server closed the connection during {step} ({reply_or_detail}). "
     "Try again later.",
     "protocol_error": "The server answered {step} unexpectedly ({reply_or_detail}).",

@@ -38,6 +38,9 @@ class EmailSettings(db.Model):
     password_changed_by = db.Column(db.String(254))
     test_email = db.Column(db.String(254), nullable=False, default="")
     enabled = db.Column(db.Boolean, nullable=False, default=False)
+    # Delivery: parallel SMTP sessions per worker, and messages per minute over all workers.
+    max_connections = db.Column(db.Integer, nullable=False, default=4, server_default="4")
+    max_per_minute = db.Column(db.Integer, nullable=False, default=0, server_default="0")
     version = db.Column(db.Integer, nullable=False, default=0)
     updated_at = db.Column(db.DateTime)
     updated_by = db.Column(db.String(254))
@@ -150,6 +153,8 @@ BLANK = {
     "login_name": "",
     "test_email": "",
     "enabled": False,
+    "max_connections": 4,
+    "max_per_minute": 0,
     "version": 0,
     "hold_reason": None,
 }

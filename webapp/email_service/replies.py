@@ -19,6 +19,8 @@ ENHANCED_CODE = re.compile(r"^\s*([245]\.\d{1,3}\.\d{1,3})\b")
 # address rejected: not owned by user" (at RCPT), QQ "mail from address must be same as
 # authorization user", 163 "Mail from must equal authorized user", Exchange "send as".
 SENDER_SIGNS = ("sender address", "mail from", "from address", "authorized user", "send as")
+# How servers say "slow down" (QQ, 163, Exchange Online, Gmail); 421 and 4.7.x say it too.
+THROTTLE_SIGNS = ("too many", "too fast", "rate limit", "throttl", "frequency")
 RECIPIENT_CODES = {"5.1.1", "5.1.2", "5.1.3", "5.1.10", "5.2.1", "5.2.2"}
 
 
@@ -71,6 +73,7 @@ class StepFailed(Exception):
             "unreachable",
             "no_greeting",
             "disconnected",
+            "throttled",
         }
 
 
@@ -80,12 +83,22 @@ def enhanced_code(text):
     return match.group(1) if match else ""
 
 
+def is_throttling(step, code, lower, enhanced):
+    """A temporary refusal that asks us to send more slowly (not a login's own 454)."""
+    if step == "auth" or not 400 <= code < 500:
+        return False
+    slow_down = enhanced.startswith("4.7.") or any(sign in lower for sign in THROTTLE_SIGNS)
+    return code == 421 or slow_down
+
+
 def classify(step, code, text):
     """The kind of a refusal, from its code, enhanced code and words before its step."""
     lower = (text or "").lower()
     enhanced = enhanced_code(text)
     if "starttls" in lower and (code == 530 or enhanced == "5.7.0"):
         return "encryption_required"
+    if is_throttling(step, code, lower, enhanced):
+        return "throttled"
     if code == 530 or "authentication required" in lower:
         return "auth_required"
     if code == 535 or enhanced == "5.7.8":

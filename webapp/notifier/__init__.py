@@ -1,5 +1,6 @@
 """Notifier: topics and subscriptions, API tokens, the outbox, the worker, resource alerts."""
 
+from ..audit import register_actions
 from ..auth import add_member_link, add_settings_section
 from ..email_service import add_status_line
 from ..health import add_health_check
@@ -31,3 +32,13 @@ def register(app):
     )
     add_health_check(app, "worker", worker_health)
     add_status_line(app, delivery_status_line)
+    register_actions(
+        app,
+        (
+            "delivery.resent",
+            "resource_thresholds.updated",
+            "subscription.updated",
+            "token.created",
+            "token.revoked",
+        ),
+    )

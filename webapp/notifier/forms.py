@@ -1,9 +1,7 @@
 """Forms of the notifier's admin pages: filters, API tokens, resource alert thresholds."""
 
-from datetime import date
-
 from flask_wtf import FlaskForm
-from wtforms import DateField, FloatField, IntegerField, SelectField, StringField, SubmitField
+from wtforms import FloatField, IntegerField, SelectField, StringField, SubmitField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import (
     DataRequired,
@@ -14,11 +12,10 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from ..listing import DateRangeFilterForm
 from ..validators import PlainText, strip_filter
 from .models import KINDS, STATUSES
 from .tokens import check_name
-
-EARLIEST, LATEST = date(2000, 1, 1), date(9998, 12, 31)
 
 
 def lower_filter(value):
@@ -30,32 +27,11 @@ class ButtonForm(FlaskForm):
     """A form that is only a button (resend, revoke, remove): its CSRF token is checked."""
 
 
-class FilterForm(FlaskForm):
-    """A GET form that only reads: no CSRF, values kept in the page links."""
-
-    class Meta:
-        csrf = False
-
-    def active_filters(self):
-        """The filters that were given, as query-string values, for links that keep them."""
-        return {
-            name: value.isoformat() if hasattr(value, "isoformat") else value
-            for name, value in self.data.items()
-            if value
-        }
-
-
 def _choices(anything, values):
     return [SelectChoice("", anything)] + [SelectChoice(v, v) for v in values]
 
 
-def _plausible_date(form, field):
-    # The end of the range is "until + 1 day": 9999-12-31 would overflow.
-    if field.data is not None and not EARLIEST <= field.data <= LATEST:
-        raise ValidationError(f"Enter a date between {EARLIEST} and {LATEST}.")
-
-
-class DeliveryFilterForm(FilterForm):
+class DeliveryFilterForm(DateRangeFilterForm):
     """Status, kind, recipient and a date range for the delivery log."""
 
     status = SelectField("Status", choices=_choices("Any status", STATUSES), default="")
@@ -63,12 +39,6 @@ class DeliveryFilterForm(FilterForm):
     recipient = StringField(
         "Recipient", [Optional(), Length(max=254), PlainText()], filters=[lower_filter]
     )
-    since = DateField("From (UTC)", [Optional(), _plausible_date])
-    until = DateField("To (UTC)", [Optional(), _plausible_date])
-
-    def validate_until(self, field):
-        if field.data and self.since.data and field.data < self.since.data:
-            raise ValidationError("The end date is before the start date.")
 
 
 class TokenCreateForm(FlaskForm):

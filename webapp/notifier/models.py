@@ -100,6 +100,15 @@ class Delivery(db.Model):
     )
 
 
+class SendRate(db.Model):
+    """Messages sent in one minute by all workers together, for ``max_per_minute``."""
+
+    __tablename__ = "send_rate"
+
+    minute = db.Column(db.DateTime, primary_key=True)
+    sent = db.Column(db.Integer, nullable=False, default=0, server_default="0")
+
+
 class WorkerHeartbeat(db.Model):
     """The last sign of life of each delivery worker, for /healthz."""
 

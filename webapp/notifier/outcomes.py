@@ -78,13 +78,17 @@ def mark_sent(sent, worker_id):
 
 
 def mark_failed(delivery, worker_id, failure):
-    """Retry a temporary failure later (dead after the last attempt); a 5xx is dead at once."""
+    """Retry a temporary failure later, within the retry window; a 5xx for it is dead at once.
+
+    ``delivery`` needs ``id``, ``attempts`` and ``created_at``. A delivery is retried until
+    ``NOTIFIER_MAX_AGE`` has passed since it was queued, however many tries that takes.
+    """
     attempts = delivery.attempts + 1
     # Only a refusal of this message (RCPT or DATA) is final; a 5xx greeting or EHLO says
     # the server is unwell (or our address is listed), which may pass: retry.
     permanent = failure.code is not None and failure.code >= 500 and failure.step in PER_MESSAGE
-    exhausted = attempts >= current_app.config["NOTIFIER_MAX_ATTEMPTS"]
     now = utcnow()
+    window_ends = delivery.created_at + timedelta(seconds=current_app.config["NOTIFIER_MAX_AGE"])
     values = {
         "attempts": attempts,
         "updated_at": now,
@@ -93,13 +97,36 @@ def mark_failed(delivery, worker_id, failure):
         "last_error": failure.kind,
         "last_reply": (failure.reply or failure.detail or "")[:300],
     }
-    if permanent or exhausted:
+    if permanent or now >= window_ends:
         values["status"] = "dead"
     else:
         values["status"] = "retrying"
-        values["next_attempt_at"] = now + timedelta(seconds=backoff_seconds(attempts))
+        # The last try falls at the end of the window, not after it.
+        retry_at = now + timedelta(seconds=backoff_seconds(attempts))
+        values["next_attempt_at"] = min(retry_at, window_ends)
     db.session.execute(_mine(delivery.id, worker_id).values(**values))
     return values["status"]
+
+
+def mark_throttled(delivery_ids, worker_id, failure, pause):
+    """Put deliveries back in the queue after ``pause`` seconds, no attempt counted.
+
+    The server asked us to slow down (421, 4.7.x): that says nothing about the messages.
+    """
+    now = utcnow()
+    db.session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(delivery_ids), Delivery.lease_owner == worker_id)
+        .values(
+            status="retrying",
+            next_attempt_at=now + timedelta(seconds=pause),
+            lease_owner=None,
+            lease_expires_at=None,
+            updated_at=now,
+            last_error=failure.kind,
+            last_reply=(failure.reply or failure.detail or "")[:300],
+        )
+    )
 
 
 def mark_held(delivery_ids, worker_id, failure=None):
@@ -120,10 +147,20 @@ def mark_held(delivery_ids, worker_id, failure=None):
     )
 
 
-def release(delivery_ids, worker_id):
-    """Give back claimed deliveries untouched (a worker stopping before sending them)."""
+def release(delivery_ids, worker_id, delay=0.0):
+    """Give back claimed deliveries untouched, due again after ``delay`` seconds.
+
+    A worker stopping before sending them, or a per-minute budget spent, does this.
+    """
+    now = utcnow()
     db.session.execute(
         update(Delivery)
         .where(Delivery.id.in_(delivery_ids), Delivery.lease_owner == worker_id)
-        .values(status="queued", lease_owner=None, lease_expires_at=None, updated_at=utcnow())
+        .values(
+            status="queued",
+            next_attempt_at=now + timedelta(seconds=delay),
+            lease_owner=None,
+            lease_expires_at=None,
+            updated_at=now,
+        )
     )

@@ -7,9 +7,10 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from ..auth.models import User
 from ..extensions import db
+from ..listing import FilterForm
 from ..validators import PlainText
 from .api_schema import TOPIC_RE
-from .forms import FilterForm, lower_filter
+from .forms import lower_filter
 from .models import SYSTEM_TOPICS, Subscription
 from .subscriptions import receives
 

@@ -1,4 +1,4 @@
-"""The delivery worker: claim due deliveries under a lease, send them over one connection."""
+"""The delivery worker: claim due deliveries under a lease, send them over parallel sessions."""
 
 import logging
 import os
@@ -6,28 +6,21 @@ import secrets
 import signal
 import socket
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from ..database import is_postgresql
-from ..email_service import (
-    PasswordUnusable,
-    StepFailed,
-    explain,
-    hold_delivery,
-    load_settings,
-    open_session,
-    session_params,
-)
+from ..email_service import PasswordUnusable, load_settings, session_params
 from ..extensions import db
 from ..timeutil import utcnow
-from . import outcomes
 from .messages import message_template, personalize, render_bodies
 from .models import Delivery, WorkerHeartbeat
 from .monitor import check_resources
+from .sending import BatchSender
+from .wakeup import Waiter
 
 log = logging.getLogger("webapp.notifier")
 
@@ -38,6 +31,7 @@ class Item(NamedTuple):
     id: int
     recipient: str
     attempts: int
+    created_at: datetime
 
 
 def claim_due(worker_id, limit, lease_seconds):
@@ -106,10 +100,10 @@ class Worker:
         self.started_at = utcnow()
         self.last_heartbeat = 0.0
         self.last_monitor = 0.0
-        self.counts = {"sent": 0, "retrying": 0, "dead": 0, "held": 0}
-        self.sender = ""
-        self.sent = []  # (delivery id, server reply) not yet recorded
+        self.counts = {"sent": 0, "retrying": 0, "dead": 0, "held": 0, "throttled": 0}
         self.commit_every = config["NOTIFIER_COMMIT_EVERY"]
+        self.sender = BatchSender(self)
+        self.waiter = Waiter()
 
     def stop(self, *_):
         """Finish the message in hand, give back the rest of the batch, then exit."""
@@ -123,24 +117,29 @@ class Worker:
     def run(self, once=False):
         """Deliver until stopped; with ``once``, until nothing is due."""
         with self.app.app_context():
-            while not self.stopping:
-                self.heartbeat()
-                self.maybe_check_resources()
-                worked = self.run_batch()
-                if once and not worked:
-                    break
-                if not worked:
-                    self._sleep(self.poll_interval)
-            db.session.remove()
+            try:
+                while not self.stopping:
+                    self.heartbeat()
+                    self.maybe_check_resources()
+                    worked = self.run_batch()
+                    if once and not worked:
+                        break
+                    if not worked:
+                        self.waiter.wait(self._idle_seconds(), lambda: self.stopping)
+            finally:
+                self.sender.close()
+                self.waiter.close()
+                db.session.remove()
         return self.counts
 
-    def _sleep(self, seconds):
-        deadline = time.monotonic() + seconds
-        while not self.stopping and time.monotonic() < deadline:
-            time.sleep(min(0.2, seconds))
+    def _idle_seconds(self):
+        paused = self.sender.paused_until - time.monotonic()
+        return max(self.poll_interval, min(paused, 60.0)) if paused > 0 else self.poll_interval
 
     def run_batch(self):
-        """Claim one batch and deliver it; False when there was nothing to do."""
+        """Claim one batch and deliver it; False when there was nothing to do (or paused)."""
+        if time.monotonic() < self.sender.paused_until:
+            return False  # the server asked us to slow down, or the minute's budget is spent
         usable = load_settings().usable
         sync_hold_state(usable)
         if not usable:
@@ -184,7 +183,7 @@ class Worker:
 
     # -- one batch -----------------------------------------------------------------
     def deliver(self, ids):
-        """Send the claimed deliveries over one connection, reconnecting once on failure."""
+        """Send the claimed deliveries over the session pool, within the per-minute limit."""
         deliveries = db.session.scalars(
             select(Delivery)
             .options(joinedload(Delivery.notification))
@@ -197,7 +196,7 @@ class Worker:
         try:
             params = session_params(settings)
         except PasswordUnusable:
-            self._hold(
+            self.sender.hold(
                 ids,
                 None,
                 "The stored SMTP password cannot be used (it no longer decrypts, or it was "
@@ -205,9 +204,10 @@ class Worker:
             )
             return
         messages = list(self._messages(settings, deliveries))
-        self.sender = settings.sender_email
+        sender, sessions = settings.sender_email, settings.max_connections
+        per_minute = settings.max_per_minute
         db.session.commit()  # no transaction stays open while talking SMTP
-        self._send_all(params, messages)
+        self.sender.send(params, sender, messages, sessions, per_minute)
 
     def _messages(self, settings, deliveries):
         """``(Item, bytes)`` per delivery; each notification is rendered and built once."""
@@ -219,85 +219,4 @@ class Worker:
                 built[n.id] = (bodies, message_template(settings, n, bodies))
             bodies, template = built[n.id]
             raw = personalize(template, settings, n, bodies, d.recipient, d.message_id)
-            yield Item(d.id, d.recipient, d.attempts), raw
-
-    def _send_all(self, params, messages):
-        conv, reconnects = None, 0
-        for index, (delivery, raw) in enumerate(messages):
-            if self.stopping:
-                self._finish_release([d.id for d, _ in messages[index:]])
-                break
-            if conv is None:
-                try:
-                    conv = open_session(params)
-                except StepFailed as failure:
-                    self._connection_failed(params, failure, [d for d, _ in messages[index:]])
-                    return
-            try:
-                conv.send(self.sender, [delivery.recipient], raw, fresh_deadline=True)
-            except StepFailed as failure:
-                if failure.kind in outcomes.HOLD_KINDS:
-                    conv.close()
-                    self._connection_failed(params, failure, [d for d, _ in messages[index:]])
-                    return
-                self._record_failure(delivery, failure)
-                if failure.code is None:  # the connection itself broke: reconnect once
-                    conv.close()
-                    conv = None
-                    reconnects += 1
-                    if reconnects > 1:
-                        self._retry_all(params, failure, [d for d, _ in messages[index + 1 :]])
-                        return
-                continue
-            self.sent.append((delivery.id, conv.steps[-1].reply))
-            conv.steps.clear()  # a long connection must not grow its step list forever
-            if len(self.sent) >= self.commit_every:
-                self._flush_sent()
-        self._flush_sent()
-        if conv is not None:
-            conv.close()
-
-    def _flush_sent(self):
-        """Record the messages sent since the last flush, in one statement and one commit.
-
-        Grouping is what lets the worker keep up with the server; the price is that a
-        worker killed (SIGKILL) mid-group sends up to ``commit_every`` messages again after
-        its lease expires, each with its original Message-ID.
-        """
-        if self.sent:
-            outcomes.mark_sent(self.sent, self.worker_id)
-            db.session.commit()
-            self.counts["sent"] += len(self.sent)
-            self.sent = []
-
-    def _record_failure(self, delivery, failure):
-        self._flush_sent()
-        status = outcomes.mark_failed(delivery, self.worker_id, failure)
-        db.session.commit()
-        self.counts[status] += 1
-        log.warning("delivery %s %s: %s %s", delivery.id, status, failure.kind, failure.reply)
-
-    def _retry_all(self, params, failure, deliveries):
-        for delivery in deliveries:
-            self._record_failure(delivery, failure)
-
-    def _connection_failed(self, params, failure, deliveries):
-        """A failure before any message: hold everything for a settings problem, else retry."""
-        if failure.kind in outcomes.HOLD_KINDS:
-            hint = explain(failure, params, sender=self.sender, recipient="", timeout=0)
-            self._hold([d.id for d in deliveries], failure, hint)
-            return
-        self._retry_all(params, failure, deliveries)
-
-    def _hold(self, ids, failure, reason):
-        self._flush_sent()
-        outcomes.mark_held(ids, self.worker_id, failure)
-        hold_delivery(reason)
-        db.session.commit()
-        self.counts["held"] += len(ids)
-        log.error("deliveries held: %s", reason)
-
-    def _finish_release(self, ids):
-        self._flush_sent()
-        outcomes.release(ids, self.worker_id)
-        db.session.commit()
+            yield Item(d.id, d.recipient, d.attempts, d.created_at), raw

@@ -1,0 +1,146 @@
+"""Parallel SMTP sessions for one worker: threads that each keep a session for many messages.
+
+Only the worker's own thread touches the database: the sessions take jobs from one queue
+and put what happened on another. A session is reused for up to ``max_messages``
+messages and closed when idle, when its settings change, or after a broken connection.
+"""
+
+import logging
+import queue
+import threading
+from dataclasses import dataclass
+
+from ..email_service import StepFailed, open_session
+
+log = logging.getLogger("webapp.notifier")
+IDLE_SECONDS = 30.0  # a session no job needed for this long is closed (servers drop them)
+MAX_MESSAGES = 200  # then reconnect: some servers cap the messages of one session
+
+
+@dataclass
+class Job:
+    """One message for one recipient, and how to reach the server."""
+
+    item: object
+    raw: bytes
+    sender: str
+    params: object
+
+
+@dataclass
+class Result:
+    """What happened to a job: ``reply`` when sent, ``failure`` otherwise."""
+
+    job: Job
+    reply: str = ""
+    failure: StepFailed | None = None
+    connecting: bool = False  # the failure happened before the message: reaching the server
+    started: bool = True  # False: the worker was stopping, so no session tried it
+
+
+class SessionPool:
+    """Up to ``size`` sessions, each in its own thread; ``resize`` changes how many."""
+
+    def __init__(
+        self, app, size=1, *, halted=lambda: False, max_messages=MAX_MESSAGES,
+        idle_seconds=IDLE_SECONDS,
+    ):  # fmt: skip
+        self.app = app  # sessions read SMTP_TIMEOUT and the TLS settings from its config
+        self.halted = halted  # once true, no session starts another message
+        self.jobs, self.results = queue.Queue(), queue.Queue()
+        self.max_messages, self.idle_seconds = max_messages, idle_seconds
+        self.threads = []
+        self.size = 0
+        self.resize(size)
+
+    def resize(self, size):
+        """Run ``size`` sessions: start threads, or let the extra ones finish and exit."""
+        size = max(1, size)
+        self.threads = [thread for thread in self.threads if thread.is_alive()]
+        for _ in range(size - len(self.threads)):
+            thread = threading.Thread(target=self._serve, daemon=True, name="smtp-session")
+            thread.start()
+            self.threads.append(thread)
+        for _ in range(len(self.threads) - size):
+            self.jobs.put(None)  # one thread takes it and exits after its session
+        self.size = size
+
+    def submit(self, job):
+        self.jobs.put(job)
+
+    def take_unstarted(self):
+        """Remove and return the jobs no session has started (to hold, release or delay)."""
+        taken, keep = [], []
+        while True:
+            try:
+                job = self.jobs.get_nowait()
+            except queue.Empty:
+                break
+            (keep if job is None else taken).append(job)
+        for sentinel in keep:
+            self.jobs.put(sentinel)
+        return taken
+
+    def close(self):
+        """End every session (QUIT) and thread."""
+        self.take_unstarted()
+        for _ in self.threads:
+            self.jobs.put(None)
+        for thread in self.threads:
+            thread.join(timeout=30)
+        self.threads, self.size = [], 0
+
+    # -- one session's thread ----------------------------------------------------------
+    def _serve(self):
+        with self.app.app_context():
+            self._loop()
+
+    def _loop(self):
+        session, params, carried = None, None, 0
+        try:
+            while True:
+                try:
+                    job = self.jobs.get(timeout=self.idle_seconds)
+                except queue.Empty:
+                    session = _close(session)
+                    continue
+                if job is None:
+                    return
+                if self.halted():  # the worker is stopping: this one is given back unsent
+                    self.results.put(Result(job, started=False))
+                    continue
+                if session is not None and (params != job.params or carried >= self.max_messages):
+                    session = _close(session)
+                if session is None:
+                    try:
+                        session, params, carried = open_session(job.params), job.params, 0
+                    except StepFailed as failure:
+                        self.results.put(Result(job, failure=failure, connecting=True))
+                        continue
+                try:
+                    session = self._send(session, job)
+                except Exception:  # never leave the worker waiting for a result
+                    log.exception("session thread failed on delivery %s", job.item.id)
+                    failure = StepFailed("data", "protocol_error", detail="internal error")
+                    self.results.put(Result(job, failure=failure))
+                    session = _close(session)
+                carried += 1
+        finally:
+            _close(session)
+
+    def _send(self, session, job):
+        try:
+            session.send(job.sender, [job.item.recipient], job.raw, fresh_deadline=True)
+        except StepFailed as failure:
+            self.results.put(Result(job, failure=failure))
+            # A broken connection or a "slow down" ends this session; a refusal does not.
+            return _close(session) if failure.code is None or failure.code == 421 else session
+        self.results.put(Result(job, reply=session.steps[-1].reply))
+        session.steps.clear()  # a long session must not grow its step list forever
+        return session
+
+
+def _close(session):
+    if session is not None:
+        session.close()
+    return None
