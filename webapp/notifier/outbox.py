@@ -11,6 +11,7 @@ from ..auth.models import User
 from ..extensions import db
 from ..timeutil import utcnow
 from .models import SYSTEM_TOPICS, Delivery, Notification, Subscription
+from .wakeup import announce
 
 # Kinds that also reach a system topic, whatever topic the sender named.
 KIND_TOPICS = {"task_failure": "task-failures", "resource_alert": "resource-alerts"}
@@ -127,4 +128,5 @@ def enqueue(*, kind, subject, text, created_by, topic=None, to=(), **optional):
     if topics:
         _insert_subscribers(notification.id, topics, now, domain)
     _insert_named(notification.id, to, now, domain)
+    announce()  # idle workers wake when this transaction commits
     return notification, recipient_count(notification.id)
