@@ -26,8 +26,9 @@
     note.classList.toggle("d-none", !chosen);
     note.textContent = chosen ? chosen.note : "";
     if (!chosen) { return; }
-    form.elements.namedItem("smtp_host").value = chosen.smtp_host;
-    form.elements.namedItem("smtp_port").value = chosen.smtp_port;
+    ["smtp_host", "smtp_port", "max_connections", "max_per_minute"].forEach(function (name) {
+      form.elements.namedItem(name).value = chosen[name];
+    });
     setSecurity(chosen.security);
   });
   form.querySelectorAll("input[name=security]").forEach(function (radio) {

@@ -326,3 +326,41 @@ def test_undecryptable_password_asks_to_re_enter(make_app, admin):
 def test_healthz_reports_the_email_service(client, admin_client):
     body = client.get("/healthz").get_json()
     assert body["email_service"] == {"configured": False, "enabled": False}
+
+
+def test_delivery_limits_are_saved_and_audited(app, admin_client):
+    assert save(admin_client, max_connections="3", max_per_minute="30").status_code == 302
+    row = stored(app)
+    assert (row.max_connections, row.max_per_minute) == (3, 30)
+    changes = audit_rows(app, action="email_settings.updated")[-1]["changes"]
+    assert changes["max_connections"] == [None, 3] and changes["max_per_minute"] == [None, 30]
+    # Left out of a later submission, they keep their stored values.
+    assert save(admin_client, version="1", sender_name="Reports").status_code == 302
+    assert (stored(app).max_connections, stored(app).max_per_minute) == (3, 30)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("max_connections", "0", "from 1 to 20"),
+        ("max_connections", "21", "from 1 to 20"),
+        ("max_per_minute", "-1", "0 (no limit) to 100000"),
+        ("max_per_minute", "9" * 40, "0 (no limit) to 100000"),
+        ("max_connections", "four", "Not a valid integer value."),
+    ],
+)
+def test_delivery_limits_are_validated(app, admin_client, field, value, message):
+    response = save(admin_client, **{field: value})
+    assert response.status_code == 200 and message in response.get_data(as_text=True)
+    assert stored(app) is None
+
+
+def test_office365_preset_sets_its_documented_limits(admin_client):
+    page = post_form(
+        admin_client,
+        "/admin/settings/email",
+        form_data(preset="office365", apply_preset="Apply"),
+    ).get_data(as_text=True)
+    for name, value in (("max_connections", "3"), ("max_per_minute", "30")):
+        field = re.search(rf'<input[^>]*name="{name}"[^>]*>', page).group(0)
+        assert f'value="{value}"' in field

@@ -105,6 +105,15 @@ class EmailSettingsForm(FlaskForm):
         "Test email", [Optional(), Length(max=254), OneEmailAddress()], filters=[strip_filter]
     )
     enabled = BooleanField("Enable the Email Service")
+    # Left out of a submission, these keep their stored values.
+    max_connections = IntegerField(
+        "Parallel sessions",
+        [Optional(), NumberRange(1, 20, "Enter how many sessions, from 1 to 20.")],
+    )
+    max_per_minute = IntegerField(
+        "Messages per minute",
+        [Optional(), NumberRange(0, 100_000, "Enter 0 (no limit) to 100000.")],
+    )
     version = HiddenField()
     save_unverified = BooleanField("Save without verifying (the server is down for maintenance)")
     submit = SubmitField("Save")
@@ -120,7 +129,11 @@ class EmailSettingsForm(FlaskForm):
 
     def values(self):
         """The submitted values, for the service's rules and the save."""
-        return SettingsInput(**{name: getattr(self, name).data for name in SettingsInput.names()})
+        data = {name: getattr(self, name).data for name in SettingsInput.names()}
+        for name in ("max_connections", "max_per_minute"):
+            if data[name] is None:
+                data[name] = getattr(self.stored, name)
+        return SettingsInput(**data)
 
     def submitted_version(self):
         """The version the page was rendered with (None when the form did not send one)."""

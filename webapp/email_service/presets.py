@@ -55,6 +55,12 @@ PRESETS = {
         "smtp_host": "smtp.office365.com",
         "smtp_port": 587,
         "security": "tls",
+        # Microsoft: "Message storage and concurrent connection throttling for SMTP
+        # Authenticated Submission" (Exchange Online troubleshooting docs): up to three
+        # concurrent connections per mailbox (more get "432 4.3.2 Concurrent connections
+        # limit exceeded") and 30 messages per minute.
+        "max_connections": 3,
+        "max_per_minute": 30,
         "note": "SMTP AUTH must be enabled for this mailbox in the Microsoft 365 admin "
         "center. Exchange shows the mailbox's own name, not the sender name below.",
     },
@@ -72,10 +78,13 @@ CHOICES = [SelectChoice("", "Choose a provider…")]
 CHOICES += [SelectChoice(key, p["label"]) for key, p in PRESETS.items()]
 CHOICES.append(SelectChoice("other", "Other"))
 
+# Where a provider documents no limit of its own, these apply.
+DELIVERY_DEFAULTS = {"max_connections": 4, "max_per_minute": 0}
 # What the page and its script need (no secrets here). Built and serialised once, at import:
 # the presets never change, so no page view needs to do it again.
+FIELDS = ("smtp_host", "smtp_port", "security", "max_connections", "max_per_minute")
 FOR_BROWSER = {
-    key: {f: p[f] for f in ("smtp_host", "smtp_port", "security", "note")}
+    key: {"note": p["note"], **{f: p.get(f, DELIVERY_DEFAULTS.get(f)) for f in FIELDS}}
     for key, p in PRESETS.items()
 }
 # The same bytes as Jinja's ``tojson`` filter (sorted keys, HTML-safe), for a data- attribute.

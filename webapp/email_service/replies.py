@@ -20,7 +20,14 @@ ENHANCED_CODE = re.compile(r"^\s*([245]\.\d{1,3}\.\d{1,3})\b")
 # authorization user", 163 "Mail from must equal authorized user", Exchange "send as".
 SENDER_SIGNS = ("sender address", "mail from", "from address", "authorized user", "send as")
 # How servers say "slow down" (QQ, 163, Exchange Online, Gmail); 421 and 4.7.x say it too.
-THROTTLE_SIGNS = ("too many", "too fast", "rate limit", "throttl", "frequency")
+THROTTLE_SIGNS = (
+    "too many",
+    "too fast",
+    "rate limit",
+    "throttl",
+    "frequency",
+    "limit exceeded",  # Exchange Online: "432 4.3.2 Concurrent connections limit exceeded"
+)
 RECIPIENT_CODES = {"5.1.1", "5.1.2", "5.1.3", "5.1.10", "5.2.1", "5.2.2"}
 
 

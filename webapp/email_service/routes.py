@@ -124,12 +124,11 @@ def _check(row, values, trigger, test_email=None):
 
 
 def _apply_preset(form):
-    """Fill server, port and security from the chosen preset (the no-JavaScript path)."""
-    preset = presets.PRESETS.get(form.preset.data)
+    """Fill server, port, security and delivery limits from the chosen preset (no script)."""
+    preset = presets.FOR_BROWSER.get(form.preset.data)
     if preset:
-        form.smtp_host.data = preset["smtp_host"]
-        form.smtp_port.data = preset["smtp_port"]
-        form.security.data = preset["security"]
+        for name in presets.FIELDS:
+            getattr(form, name).data = preset[name]
     elif form.preset.data != "other":
         form.preset.errors = ["Choose one of the listed providers, or Other."]
     return _page(form)

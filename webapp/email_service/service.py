@@ -18,6 +18,8 @@ FIELDS = (
     "login_name",
     "test_email",
     "enabled",
+    "max_connections",
+    "max_per_minute",
 )
 RETYPE = (
     "You changed the server, port, security protocol or login name: enter the password "
@@ -46,6 +48,8 @@ class SettingsInput:
     login_name: str | None
     test_email: str | None
     enabled: bool
+    max_connections: int
+    max_per_minute: int
     password: str | None = field(repr=False)
     remove_password: bool
     allow_plaintext_password: bool
