@@ -18,10 +18,14 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $(VENV)/.runtime $@
 
-## run: install, create or upgrade the database, serve on http://127.0.0.1:5000
+PORT ?= 5000
+
+## run: install, create or upgrade the database, serve on http://127.0.0.1:$(PORT) and deliver
+## mail with a worker inside the same process (make run PORT=5001 for another port)
 run: $(VENV)/.runtime
-	$(FLASK) init-db
-	SMTP_ALLOW_LOOPBACK=$${SMTP_ALLOW_LOOPBACK:-1} $(FLASK) run --host 127.0.0.1 --port 5000
+	BASE_URL=$${BASE_URL:-http://127.0.0.1:$(PORT)} $(FLASK) init-db
+	BASE_URL=$${BASE_URL:-http://127.0.0.1:$(PORT)} SMTP_ALLOW_LOOPBACK=$${SMTP_ALLOW_LOOPBACK:-1} \
+		NOTIFIER_EMBEDDED=1 $(FLASK) run --host 127.0.0.1 --port $(PORT)
 
 ## serve: production-style: gunicorn (gunicorn.conf.py) plus one delivery worker
 serve: $(VENV)/.runtime

@@ -2,6 +2,10 @@
 
 import os
 
+# Delivery runs in its own worker processes here (deploy/, make serve), never inside the
+# web workers: each of them would otherwise start one.
+os.environ["NOTIFIER_EMBEDDED"] = "0"
+
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # Threads let a worker serve pages while one request waits on a slow SMTP test.

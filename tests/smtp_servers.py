@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pytest
 import trustme
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 HOST = "127.0.0.1"
 LOGIN = "reports@example.com"
@@ -65,6 +65,9 @@ class _Recorder:
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         self.server.commands.append("MAIL")
+        if getattr(session, "over_limit", False):
+            self.server.sessions_refused += 1
+            return "421 4.7.0 Too many concurrent connections, try again later"
         if self.server.mail_reply:
             return self.server.mail_reply
         envelope.mail_from = address
@@ -82,6 +85,11 @@ class _Recorder:
         self.server.commands.append("DATA")
         if self.server.data_delay:
             await asyncio.sleep(self.server.data_delay)  # a slow server keeps a batch in hand
+        known = self.server
+        due = known.throttle_after is not None and len(known.messages) >= known.throttle_after
+        if due and known.throttled < known.throttle_times:
+            known.throttled += 1
+            return "451 4.7.0 Too many messages, slow down"
         if self.server.data_reply:
             return self.server.data_reply
         self.server.messages.append(
@@ -95,6 +103,36 @@ class _Recorder:
             )
         )
         return "250 2.0.0 OK: queued"
+
+
+class _CountingSMTP(SMTP):
+    """aiosmtpd's SMTP, counting open sessions and marking those over the server's limit."""
+
+    def __init__(self, handler, known, **kwargs):
+        super().__init__(handler, **kwargs)
+        self.known = known
+
+    def connection_made(self, transport):
+        super().connection_made(transport)
+        known = self.known
+        known.open_sessions += 1
+        known.most_open_sessions = max(known.most_open_sessions, known.open_sessions)
+        self.session.over_limit = bool(
+            known.session_limit and known.open_sessions > known.session_limit
+        )
+
+    def connection_lost(self, error):
+        self.known.open_sessions -= 1
+        super().connection_lost(error)
+
+
+class _SessionCountingController(Controller):
+    def __init__(self, known, *args, **kwargs):
+        self.known = known
+        super().__init__(*args, **kwargs)
+
+    def factory(self):
+        return _CountingSMTP(self.handler, self.known, **self.SMTP_kwargs)
 
 
 class SmtpServer:
@@ -130,6 +168,13 @@ class SmtpServer:
         self.auth_attempts = []  # logins tried, right or wrong
         self.auth_reply = self.mail_reply = self.rcpt_reply = self.data_reply = None
         self.data_delay = 0.0  # seconds before answering DATA
+        # Sessions open now and the most ever open at once; beyond ``session_limit`` a
+        # session is answered "421 … too many connections" at MAIL (Exchange, QQ do so).
+        self.open_sessions = self.most_open_sessions = 0
+        self.session_limit = None
+        self.sessions_refused = 0
+        # After ``throttle_after`` messages, the next ``throttle_times`` DATA get a 451 4.7.0.
+        self.throttle_after, self.throttle_times, self.throttled = None, 0, 0
         self.controller = None
 
     def _authenticate(self, server, session, envelope, mechanism, auth_data):
@@ -156,7 +201,8 @@ class SmtpServer:
             kwargs.update(authenticator=self._authenticate, auth_required=True)
             # Implicit TLS does not count as TLS for aiosmtpd; plain servers offer AUTH too.
             kwargs["auth_require_tls"] = self.mode == "starttls"
-        return Controller(
+        return _SessionCountingController(
+            self,
             _Recorder(self),
             hostname=HOST,
             port=self.port,

@@ -5,6 +5,7 @@ from ..auth import add_member_link, add_settings_section
 from ..email_service import add_status_line
 from ..health import add_health_check
 from . import api, cli, routes_admin, routes_subscriptions
+from .embedded import start_embedded_worker
 from .status import delivery_status_line, worker_health
 
 
@@ -31,6 +32,8 @@ def register(app):
         app, "My subscriptions", "subscriptions.mine", "Cards, pages and tasks you get email about."
     )
     add_health_check(app, "worker", worker_health)
+    if app.config["NOTIFIER_EMBEDDED"]:
+        start_embedded_worker(app)
     add_status_line(app, delivery_status_line)
     register_actions(
         app,

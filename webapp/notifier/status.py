@@ -17,22 +17,36 @@ def worker_health():
 
 
 def delivery_status_line():
-    """ "Last delivery …, N failures in the last hour, M waiting." (or that none happened yet)."""
-    last = db.session.scalar(db.select(db.func.max(Delivery.sent_at)))
+    """ "Last delivery …, N failures in the last hour, M waiting." (or that none happened yet),
+    and whether the server is throttling us. One round trip: the page shows it every time.
+    """
     hour_ago = utcnow() - timedelta(hours=1)
-    failures = db.session.scalar(
-        db.select(db.func.count(Delivery.id)).where(
-            Delivery.status.in_(("retrying", "dead")), Delivery.updated_at >= hour_ago
+    count = db.func.count(Delivery.id)
+    last, failures, waiting, throttled = db.session.execute(
+        db.select(
+            db.select(db.func.max(Delivery.sent_at)).scalar_subquery(),
+            db.select(count)
+            .where(Delivery.status.in_(("retrying", "dead")), Delivery.updated_at >= hour_ago)
+            .scalar_subquery(),
+            db.select(count)
+            .where(Delivery.status.in_(("queued", "sending", "retrying", "held")))
+            .scalar_subquery(),
+            db.select(Delivery.last_reply)
+            .where(
+                Delivery.status == "retrying",
+                Delivery.last_error == "throttled",
+                Delivery.updated_at >= hour_ago,
+            )
+            .order_by(Delivery.updated_at.desc())
+            .limit(1)
+            .scalar_subquery(),
         )
-    )
-    waiting = db.session.scalar(
-        db.select(db.func.count(Delivery.id)).where(
-            Delivery.status.in_(("queued", "sending", "retrying", "held"))
-        )
-    )
+    ).one()
     sent = f"Last delivery {last:%Y-%m-%d %H:%M} UTC" if last else "No mail delivered yet"
     failed = f"{failures} failure{'' if failures == 1 else 's'} in the last hour"
-    worker = ""
+    line = f"{sent}, {failed}, {waiting} waiting."
+    if throttled:
+        line += f" The server is throttling us: {throttled}"
     if waiting and not worker_health()["ok"]:
-        worker = " No delivery worker has reported in the last 2 minutes: is it running?"
-    return f"{sent}, {failed}, {waiting} waiting.{worker}"
+        line += " No delivery worker has reported in the last 2 minutes: is it running?"
+    return line
