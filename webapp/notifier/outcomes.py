@@ -108,38 +108,18 @@ def mark_failed(delivery, worker_id, failure):
     return values["status"]
 
 
-def mark_throttled(delivery_ids, worker_id, failure, pause):
-    """Put deliveries back in the queue after ``pause`` seconds, no attempt counted.
+def _give_up_claim(delivery_ids, worker_id, status, failure=None, delay=None):
+    """Set ``status`` on claimed deliveries and drop the claim, counting no attempt.
 
-    The server asked us to slow down (421, 4.7.x): that says nothing about the messages.
+    ``failure`` is noted as the last error; ``delay`` (seconds) makes them due again then.
     """
     now = utcnow()
-    db.session.execute(
-        update(Delivery)
-        .where(Delivery.id.in_(delivery_ids), Delivery.lease_owner == worker_id)
-        .values(
-            status="retrying",
-            next_attempt_at=now + timedelta(seconds=pause),
-            lease_owner=None,
-            lease_expires_at=None,
-            updated_at=now,
-            last_error=failure.kind,
-            last_reply=(failure.reply or failure.detail or "")[:300],
-        )
-    )
-
-
-def mark_held(delivery_ids, worker_id, failure=None):
-    """Hold claimed deliveries without counting an attempt (the settings are at fault)."""
-    values = {
-        "status": "held",
-        "lease_owner": None,
-        "lease_expires_at": None,
-        "updated_at": utcnow(),
-    }
+    values = {"status": status, "lease_owner": None, "lease_expires_at": None, "updated_at": now}
     if failure is not None:
         values["last_error"] = failure.kind
         values["last_reply"] = (failure.reply or failure.detail or "")[:300]
+    if delay is not None:
+        values["next_attempt_at"] = now + timedelta(seconds=delay)
     db.session.execute(
         update(Delivery)
         .where(Delivery.id.in_(delivery_ids), Delivery.lease_owner == worker_id)
@@ -147,20 +127,22 @@ def mark_held(delivery_ids, worker_id, failure=None):
     )
 
 
+def mark_throttled(delivery_ids, worker_id, failure, pause):
+    """Put deliveries back in the queue after ``pause`` seconds, no attempt counted.
+
+    The server asked us to slow down (421, 4.7.x): that says nothing about the messages.
+    """
+    _give_up_claim(delivery_ids, worker_id, "retrying", failure, delay=pause)
+
+
+def mark_held(delivery_ids, worker_id, failure=None):
+    """Hold claimed deliveries without counting an attempt (the settings are at fault)."""
+    _give_up_claim(delivery_ids, worker_id, "held", failure)
+
+
 def release(delivery_ids, worker_id, delay=0.0):
     """Give back claimed deliveries untouched, due again after ``delay`` seconds.
 
     A worker stopping before sending them, or a per-minute budget spent, does this.
     """
-    now = utcnow()
-    db.session.execute(
-        update(Delivery)
-        .where(Delivery.id.in_(delivery_ids), Delivery.lease_owner == worker_id)
-        .values(
-            status="queued",
-            next_attempt_at=now + timedelta(seconds=delay),
-            lease_owner=None,
-            lease_expires_at=None,
-            updated_at=now,
-        )
-    )
+    _give_up_claim(delivery_ids, worker_id, "queued", delay=delay)
