@@ -144,6 +144,7 @@ def resolve_within(host, port, seconds):
 
 
 _FQDN = {}
+_FQDN_LOCK = threading.Lock()
 
 
 def _machine_fqdn(wait=0.5):
@@ -152,11 +153,13 @@ def _machine_fqdn(wait=0.5):
     It asks reverse DNS, which can hang on a badly configured network: a conversation
     then uses the address literal instead of waiting.
     """
-    if "thread" not in _FQDN:
-        _FQDN["thread"] = threading.Thread(
-            target=lambda: _FQDN.setdefault("name", socket.getfqdn()), daemon=True
-        )
-        _FQDN["thread"].start()
+    with _FQDN_LOCK:  # sessions start in parallel: one lookup, started before anyone waits
+        if "thread" not in _FQDN:
+            thread = threading.Thread(
+                target=lambda: _FQDN.setdefault("name", socket.getfqdn()), daemon=True
+            )
+            thread.start()
+            _FQDN["thread"] = thread
     _FQDN["thread"].join(wait)
     return _FQDN.get("name", "")
 

@@ -38,6 +38,18 @@ class Result:
     started: bool = True  # False: the worker was stopping, so no session tried it
 
 
+class _Session(threading.Thread):
+    """One session's thread; ``retiring`` asks it to take no more messages and end."""
+
+    def __init__(self, pool):
+        super().__init__(daemon=True, name="smtp-session")
+        self.pool, self.retiring = pool, False
+
+    def run(self):
+        with self.pool.app.app_context():
+            self.pool._loop(self)
+
+
 class SessionPool:
     """Up to ``size`` sessions, each in its own thread; ``resize`` changes how many."""
 
@@ -54,15 +66,16 @@ class SessionPool:
         self.resize(size)
 
     def resize(self, size):
-        """Run ``size`` sessions: start threads, or let the extra ones finish and exit."""
+        """Run ``size`` sessions: start threads, or retire the extra ones after their message."""
         size = max(1, size)
-        self.threads = [thread for thread in self.threads if thread.is_alive()]
-        for _ in range(size - len(self.threads)):
-            thread = threading.Thread(target=self._serve, daemon=True, name="smtp-session")
+        active = [t for t in self.threads if t.is_alive() and not t.retiring]
+        for thread in active[size:]:
+            thread.retiring = True
+        for _ in range(size - len(active)):
+            thread = _Session(self)
             thread.start()
-            self.threads.append(thread)
-        for _ in range(len(self.threads) - size):
-            self.jobs.put(None)  # one thread takes it and exits after its session
+            active.append(thread)
+        self.threads = [t for t in self.threads if t.is_alive() and t.retiring] + active[:size]
         self.size = size
 
     def submit(self, job):
@@ -70,54 +83,55 @@ class SessionPool:
 
     def take_unstarted(self):
         """Remove and return the jobs no session has started (to hold, release or delay)."""
-        taken, keep = [], []
+        taken = []
         while True:
             try:
                 job = self.jobs.get_nowait()
             except queue.Empty:
-                break
-            (keep if job is None else taken).append(job)
-        for sentinel in keep:
-            self.jobs.put(sentinel)
-        return taken
+                return [job for job in taken if job is not None]
+            taken.append(job)
 
     def close(self):
         """End every session (QUIT) and thread."""
         self.take_unstarted()
-        for _ in self.threads:
-            self.jobs.put(None)
+        for thread in self.threads:
+            thread.retiring = True
+            self.jobs.put(None)  # wakes a thread waiting for a job
         for thread in self.threads:
             thread.join(timeout=30)
         self.threads, self.size = [], 0
 
     # -- one session's thread ----------------------------------------------------------
-    def _serve(self):
-        with self.app.app_context():
-            self._loop()
-
-    def _loop(self):
+    def _loop(self, me):
         session, params, carried = None, None, 0
         try:
-            while True:
+            while not me.retiring:
                 try:
-                    job = self.jobs.get(timeout=self.idle_seconds)
+                    job = self.jobs.get(timeout=min(1.0, self.idle_seconds))
                 except queue.Empty:
-                    session = _close(session)
+                    idle = getattr(me, "idle", 0.0) + min(1.0, self.idle_seconds)
+                    me.idle = idle
+                    if idle >= self.idle_seconds:
+                        session, me.idle = _close(session), 0.0
                     continue
+                me.idle = 0.0
                 if job is None:
-                    return
+                    continue
+                if me.retiring:
+                    self.jobs.put(job)  # for a session that stays
+                    break
                 if self.halted():  # the worker is stopping: this one is given back unsent
                     self.results.put(Result(job, started=False))
                     continue
                 if session is not None and (params != job.params or carried >= self.max_messages):
                     session = _close(session)
-                if session is None:
-                    try:
-                        session, params, carried = open_session(job.params), job.params, 0
-                    except StepFailed as failure:
-                        self.results.put(Result(job, failure=failure, connecting=True))
-                        continue
                 try:
+                    if session is None:
+                        try:
+                            session, params, carried = open_session(job.params), job.params, 0
+                        except StepFailed as failure:
+                            self.results.put(Result(job, failure=failure, connecting=True))
+                            continue
                     session = self._send(session, job)
                 except Exception:  # never leave the worker waiting for a result
                     log.exception("session thread failed on delivery %s", job.item.id)
