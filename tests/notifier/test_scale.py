@@ -16,6 +16,7 @@ from webapp.notifier.worker import Worker
 from ..helpers import (
     ManualClock,
     configure_service,
+    post_form,
     run_worker,
     wait_until,
 )
@@ -180,3 +181,21 @@ def test_the_embedded_worker_delivers_what_the_api_queued(make_smtp_app, plain_s
     finally:
         stop()
     assert worker.stopping
+
+
+def test_throttling_is_named_on_the_settings_page_and_in_the_delivery_log(
+    make_smtp_app, smtp_servers, admin
+):
+    server = smtp_servers("plain", auth=True)
+    server.throttle_after, server.throttle_times = 0, 1000  # every DATA: "451 4.7.0 …"
+    app = make_smtp_app(RESOURCE_CHECK_SECONDS=0)
+    configure_service(app, server)
+    queue_alerts(app, 2)
+    run_worker(app)
+    assert statuses(app) == {"retrying": 2} and server.messages == []
+    client = app.test_client()
+    post_form(client, "/login", {"email": admin.email, "password": admin.password})
+    settings_page = client.get("/admin/settings/email").get_data(as_text=True)
+    assert "The server is throttling us: 451 4.7.0 Too many messages, slow down" in settings_page
+    log_page = client.get("/admin/notifications").get_data(as_text=True)
+    assert "The server is throttling us:" in log_page and "451 4.7.0 Too many messages" in log_page
