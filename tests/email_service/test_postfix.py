@@ -9,7 +9,6 @@ says exactly what the client did.
 import email
 import email.policy
 import re
-import time
 
 import pytest
 
@@ -79,13 +78,11 @@ def test_wrong_password_is_one_failed_login_then_quit(mta_app, postfix, listener
 
 def test_dovecot_delay_past_the_budget_is_a_login_hint_not_a_firewall(make_smtp_app, postfix):
     app = make_smtp_app(SMTP_CA_BUNDLE=str(postfix.ca_bundle), SMTP_TIMEOUT=1.2)
-    started = time.monotonic()
     result, mark = run(app, postfix, "smtps", "ssl", password="wrong-password")
-    elapsed = time.monotonic() - started
 
+    # Timed out at AUTH, within the budget (bench_test_connection.py measures by how much).
     hint = failed(result, "auth", "auth_timeout")
     assert "wrong password" in hint and "firewall" not in hint
-    assert elapsed < 1.2 + 1.0, elapsed  # SMTP_TIMEOUT + 0.5 s, with slack for CI
     # QUIT was sent while Dovecot still held the answer: Postfix read it afterwards.
     [line] = disconnects(postfix, mark)
     assert "auth=0/1" in line and "quit=1" in line, line
