@@ -1,6 +1,12 @@
-"""Shared fixtures: an app with its own instance folder and database, users, a login helper."""
+"""Shared fixtures: an app with its own instance folder and database, users, a login helper.
 
+Under ``CI=true`` nothing skips: a missing part (Chromium, PostgreSQL, Redis, Postfix) stops
+the run before any test, and a skip other than the one this pass expects is a failure.
+"""
+
+import os
 import shutil
+import socket
 
 import pytest
 from flask_migrate import upgrade
@@ -9,7 +15,16 @@ from sqlalchemy import text
 from webapp import create_app
 from webapp.extensions import db
 
-from .helpers import NEEDS_POSTGRES, ON_POSTGRES, POSTGRES_URL, AuthActions, add_user
+from .helpers import (
+    IN_CI,
+    NEEDS_POSTGRES,
+    ON_POSTGRES,
+    POSTGRES_URL,
+    SQLITE_ONLY,
+    AuthActions,
+    add_user,
+)
+from .mta import MtaError, find_tools
 
 # Real SMTP servers (aiosmtpd, trustme certificates) for every test package.
 pytest_plugins = ["tests.smtp_servers", "tests.mta"]
@@ -18,6 +33,52 @@ pytest_plugins = ["tests.smtp_servers", "tests.mta"]
 FAST_HASH = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
 ADMIN_PASSWORD = "admin-password-123"
 MEMBER_PASSWORD = "member-password-123"
+
+
+# The one skip each pass expects: PostgreSQL-only tests on SQLite, the SQLite soak on PostgreSQL.
+EXPECTED_SKIP = SQLITE_ONLY if ON_POSTGRES else NEEDS_POSTGRES
+
+
+def _answers(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=3):
+            return True
+    except OSError:
+        return False
+
+
+def missing_parts():
+    """What this machine lacks of the parts the whole suite uses (none on a CI machine)."""
+    missing = []
+    if not (os.environ.get("CHROMIUM_PATH") or shutil.which("chromium")):
+        missing.append("Chromium (apt-get install chromium)")
+    try:
+        find_tools()
+    except MtaError as exc:
+        missing.append(f"Postfix and Dovecot ({exc})")
+    for port, name in ((5432, "PostgreSQL"), (6379, "Redis")):
+        if not _answers(port):
+            missing.append(f"{name} on 127.0.0.1:{port}")
+    return missing
+
+
+def pytest_sessionstart(session):
+    """Under CI=true a missing part fails the run at once, instead of skipping tests later."""
+    if IN_CI and (missing := missing_parts()):
+        pytest.exit("CI=true and missing: " + "; ".join(missing), returncode=1)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Under CI=true a skip is a failure, unless it is the one this pass expects."""
+    outcome = yield
+    report = outcome.get_result()
+    if IN_CI and report.skipped and not hasattr(report, "wasxfail"):
+        reason = str(report.longrepr[2] if isinstance(report.longrepr, tuple) else "")
+        reason = reason.removeprefix("Skipped: ")
+        if reason != EXPECTED_SKIP:
+            report.outcome = "failed"
+            report.longrepr = f"skipped under CI=true (nothing may skip in CI): {reason}"
 
 
 def pytest_collection_modifyitems(config, items):

@@ -37,6 +37,8 @@ POSTGRES_URL = os.environ.get("DATABASE_URL", "")
 ON_POSTGRES = POSTGRES_URL.startswith("postgresql")
 # .ci/run expects exactly this reason on its SQLite pass: keep the two in step.
 NEEDS_POSTGRES = "needs DATABASE_URL on PostgreSQL"
+# ... and exactly this one on its PostgreSQL pass.
+SQLITE_ONLY = "the soak targets SQLite's single writer"
 IN_CI = os.environ.get("CI") == "true"
 
 

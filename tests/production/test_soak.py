@@ -12,7 +12,13 @@ from webapp.audit.models import AuditEvent
 from webapp.extensions import db
 from webapp.notifier.models import Delivery
 
-from ..helpers import ON_POSTGRES, received_message_ids, settings_values, wait_until
+from ..helpers import (
+    ON_POSTGRES,
+    SQLITE_ONLY,
+    received_message_ids,
+    settings_values,
+    wait_until,
+)
 from .http import Browser
 
 SOAK_SECONDS = 20
@@ -117,7 +123,7 @@ def client_loop(base_url, token, server, stop, tally, seed):
             tally.add("read" if response.status == 200 else "read_failed", response)
 
 
-@pytest.mark.skipif(ON_POSTGRES, reason="the soak targets SQLite's single writer")
+@pytest.mark.skipif(ON_POSTGRES, reason=SQLITE_ONLY)
 def test_soak_on_sqlite(deployment, smtp_servers, tmp_path):
     server = smtp_servers("plain")
     deployment.flask("init-db")
