@@ -7,6 +7,7 @@ the run before any test, and a skip other than the one this pass expects is a fa
 import os
 import shutil
 import socket
+import sys
 
 import pytest
 from flask_migrate import upgrade
@@ -24,6 +25,7 @@ from .helpers import (
     AuthActions,
     add_user,
 )
+from .loopback import OFF_LOOPBACK, loopback_only
 from .mta import MtaError, find_tools
 
 # Real SMTP servers (aiosmtpd, trustme certificates) for every test package.
@@ -33,6 +35,17 @@ pytest_plugins = ["tests.smtp_servers", "tests.mta"]
 FAST_HASH = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
 ADMIN_PASSWORD = "admin-password-123"
 MEMBER_PASSWORD = "member-password-123"
+
+
+# Tests reach 127.0.0.0/8 and ::1 only: enforced for the whole run.
+sys.addaudithook(loopback_only)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Fail the run if any test tried to leave the host, even where the error was swallowed."""
+    if OFF_LOOPBACK:
+        session.exitstatus = 1
+        print("\nOff-loopback attempts (tests reach 127.0.0.0/8 and ::1 only):", *OFF_LOOPBACK)
 
 
 # The one skip each pass expects: PostgreSQL-only tests on SQLite, the SQLite soak on PostgreSQL.
