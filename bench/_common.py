@@ -1,5 +1,6 @@
 """Shared by the benchmarks: a throw-away migrated app, gunicorn, loopback load, result tables."""
 
+import contextlib
 import http.client
 import logging
 import multiprocessing
@@ -11,6 +12,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -24,9 +26,13 @@ from flask_migrate import upgrade
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
+from tests.loopback import loopback_only  # noqa: E402
 from webapp import create_app  # noqa: E402
 from webapp.auth.models import User  # noqa: E402
 from webapp.extensions import db  # noqa: E402
+
+# Benchmarks reach 127.0.0.0/8 and ::1 only, as the tests do.
+sys.addaudithook(loopback_only)
 
 HOST = "127.0.0.1"
 FAST_HASH = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
@@ -480,3 +486,69 @@ def print_profile(stats, per, unit, count=15, exclude=()):
             for location, calls, _, cumtime in top_by_cumtime(stats, count, exclude)
         ],
     )
+
+
+# -- servers in other processes, and a private MTA ------------------------------------
+class ChildServer:
+    """A server in a separate process (no GIL shared with the measured code), driven over a
+    pipe. ``target(pipe, *args)`` sends ``("ready", port)``, answers ``count`` with
+    ``(messages, distinct Message-IDs)`` and ``reset``, and ends on ``stop``.
+    """
+
+    def __init__(self, target, *args):
+        context = multiprocessing.get_context("spawn")
+        self.pipe, child = context.Pipe()
+        self.process = context.Process(target=target, args=(child, *args), daemon=True)
+        self.port = None
+
+    def ask(self, command, timeout=60):
+        self.pipe.send(command)
+        if not self.pipe.poll(timeout):
+            raise SystemExit(f"the server process did not answer {command!r}")
+        return self.pipe.recv()
+
+    def __enter__(self):
+        self.process.start()
+        if not self.pipe.poll(60):
+            raise SystemExit("the server process did not start")
+        _, self.port = self.pipe.recv()
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            self.ask("stop", timeout=20)
+        finally:
+            self.process.join(10)
+            if self.process.is_alive():
+                self.process.kill()
+                self.process.join(5)
+
+    def received(self, expected, what):
+        """Check the server got ``expected`` distinct messages, then forget them."""
+        count, distinct = self.ask("count")
+        self.ask("reset")
+        if (count, distinct) != (expected, expected):
+            raise SystemExit(
+                f"{what}: the server got {count} ({distinct} distinct), not {expected}"
+            )
+
+
+@contextlib.contextmanager
+def private_mta():
+    """A private Postfix + Dovecot on loopback (tests/mta.py); None, said why, when absent."""
+    from tests.mta import MtaError, find_tools, let_postfix_in, start_mta
+
+    try:
+        tools = find_tools()
+    except MtaError as exc:
+        print(f"Postfix figures skipped: {exc}")
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-mta-") as folder:
+        root = Path(folder)
+        let_postfix_in(root, root)
+        mta, stop = start_mta(root, tools)
+        try:
+            yield mta
+        finally:
+            stop()

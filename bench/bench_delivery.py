@@ -5,7 +5,6 @@ import asyncio
 import contextlib
 import cProfile
 import logging
-import multiprocessing
 import os
 import pstats
 import random
@@ -16,17 +15,18 @@ import tempfile
 import threading
 import time
 import warnings
-from pathlib import Path
 
 import psycopg
 from _common import (
     HOST,
+    ChildServer,
     build_app,
     database_label,
     dispose,
     machine_line,
     print_profile,
     print_table,
+    private_mta,
     ratio,
     verdict,
 )
@@ -200,49 +200,6 @@ def serve_distant(pipe, delay, upstream_port):
         if server is not None:
             server.stop()
     pipe.send("stopped")
-
-
-class DistantServer:
-    """The proxy (and aiosmtpd) in a separate process: it shares no GIL with the worker."""
-
-    def __init__(self, delay, upstream_port=None):
-        context = multiprocessing.get_context("spawn")
-        self.pipe, child = context.Pipe()
-        self.process = context.Process(
-            target=serve_distant, args=(child, delay, upstream_port), daemon=True
-        )
-        self.port = None
-
-    def ask(self, command, timeout=60):
-        self.pipe.send(command)
-        if not self.pipe.poll(timeout):
-            raise SystemExit(f"the SMTP server process did not answer {command!r}")
-        return self.pipe.recv()
-
-    def __enter__(self):
-        self.process.start()
-        if not self.pipe.poll(60):
-            raise SystemExit("the SMTP server process did not start")
-        _, self.port = self.pipe.recv()
-        return self
-
-    def __exit__(self, *exc):
-        try:
-            self.ask("stop", timeout=20)
-        finally:
-            self.process.join(10)
-            if self.process.is_alive():
-                self.process.kill()
-                self.process.join(5)
-
-    def received(self, expected, what):
-        """Check aiosmtpd got ``expected`` distinct messages, then forget them."""
-        count, distinct = self.ask("count")
-        self.ask("reset")
-        if (count, distinct) != (expected, expected):
-            raise SystemExit(
-                f"{what}: the server got {count} ({distinct} distinct), not {expected}"
-            )
 
 
 # -- the app -------------------------------------------------------------------------
@@ -551,24 +508,12 @@ def postfix_rows(app, mta, port, path, count):
 
 def measure_postfix(app, args):
     """Postfix's plain listener, through the proxy and directly; None when not installed."""
-    from tests.mta import MtaError, find_tools, let_postfix_in, start_mta
-
-    try:
-        tools = find_tools()
-    except MtaError as exc:
-        print(f"Postfix figures skipped: {exc}")
-        return None
-    with tempfile.TemporaryDirectory(prefix="bench-mta-") as folder:
-        root = Path(folder)
-        let_postfix_in(root, root)
-        mta, stop = start_mta(root, tools)
-        try:
-            with DistantServer(args.latency_ms / 1000, mta.plain_port) as distant:
-                rows = postfix_rows(app, mta, distant.port, "proxy", args.mta_messages)
-            rows += postfix_rows(app, mta, mta.plain_port, "direct", args.mta_messages)
-        finally:
-            stop()
-    return rows
+    with private_mta() as mta:
+        if mta is None:
+            return None
+        with ChildServer(serve_distant, args.latency_ms / 1000, mta.plain_port) as distant:
+            rows = postfix_rows(app, mta, distant.port, "proxy", args.mta_messages)
+        return rows + postfix_rows(app, mta, mta.plain_port, "direct", args.mta_messages)
 
 
 def print_postfix(rows, aiosmtpd, args):
@@ -656,7 +601,7 @@ def main():
         try:
             print_header(app, args)
             print()
-            with DistantServer(args.latency_ms / 1000) as distant:
+            with ChildServer(serve_distant, args.latency_ms / 1000, None) as distant:
                 rows = measure_throughput(app, distant, args, profile)
             report_throughput(rows, args)
             if profile:

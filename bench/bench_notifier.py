@@ -3,7 +3,6 @@
 import argparse
 import cProfile
 import logging
-import multiprocessing
 import os
 import pstats
 import smtplib
@@ -18,6 +17,7 @@ from pathlib import Path
 from _common import (
     HOST,
     PROJECT,
+    ChildServer,
     build_app,
     cumtime_of,
     dispose,
@@ -82,7 +82,7 @@ def parse_args():
 
 
 # -- the SMTP server, in its own process -----------------------------------------------
-def serve_smtp(port, pipe, cert_path=None):
+def serve_smtp(pipe, port, cert_path=None):
     """aiosmtpd (tests.smtp_servers.SmtpServer with AUTH) answering commands on ``pipe``.
 
     Plain SMTP, or implicit TLS with the certificate in ``cert_path``.
@@ -98,7 +98,7 @@ def serve_smtp(port, pipe, cert_path=None):
         server = SmtpServer("ssl", auth=True, tls_context=context, port=port).start()
     else:
         server = SmtpServer("plain", auth=True, port=port).start()
-    pipe.send("ready")
+    pipe.send(("ready", port))
     while True:
         command = pipe.recv()
         if command == "count":
@@ -113,47 +113,6 @@ def serve_smtp(port, pipe, cert_path=None):
             server.stop()
             pipe.send("stopped")
             return
-
-
-class ServerProcess:
-    """The SMTP server in a separate process, so it shares no GIL with the measured code."""
-
-    def __init__(self, cert_path=None):
-        self.port = free_port()
-        context = multiprocessing.get_context("spawn")
-        self.pipe, child = context.Pipe()
-        self.process = context.Process(
-            target=serve_smtp, args=(self.port, child, cert_path), daemon=True
-        )
-
-    def ask(self, command, timeout=60):
-        self.pipe.send(command)
-        if not self.pipe.poll(timeout):
-            raise SystemExit(f"the SMTP server did not answer {command!r}")
-        return self.pipe.recv()
-
-    def __enter__(self):
-        self.process.start()
-        if not self.pipe.poll(60) or self.pipe.recv() != "ready":
-            raise SystemExit("the SMTP server did not start")
-        return self
-
-    def __exit__(self, *exc):
-        try:
-            self.ask("stop", timeout=10)
-        finally:
-            self.process.join(10)
-            if self.process.is_alive():
-                self.process.kill()
-
-    def received(self, expected, what):
-        """Check the server got ``expected`` distinct messages, then forget them."""
-        count, distinct = self.ask("count")
-        self.ask("reset")
-        if (count, distinct) != (expected, expected):
-            raise SystemExit(
-                f"{what}: the server got {count} ({distinct} distinct), not {expected}"
-            )
 
 
 # -- the app -------------------------------------------------------------------------
@@ -440,7 +399,7 @@ def main():
             " (text + HTML, quoted-printable); database: SQLite; worker batch size:"
             " 50 (NOTIFIER_BATCH_SIZE default)"
         )
-        with ServerProcess(cert_path) as server:
+        with ChildServer(serve_smtp, free_port(), cert_path) as server:
             rows, idle, summary, profile_path = run(instance, server, args, ca_bundle)
             report(rows, idle, summary, profile_path, args)
 

@@ -7,9 +7,16 @@ import statistics
 import tempfile
 import time
 import warnings
-from pathlib import Path
 
-from _common import build_app, dispose, free_port, machine_line, print_table, verdict
+from _common import (
+    build_app,
+    dispose,
+    free_port,
+    machine_line,
+    print_table,
+    private_mta,
+    verdict,
+)
 
 from webapp.email_service.diagnosis import diagnose_connection
 from webapp.email_service.transport import SmtpParams
@@ -117,18 +124,9 @@ def measure_scripted(app, args):
 
 def measure_postfix(app, args):
     """Every MTA_CASES case against a private Postfix + Dovecot; [] when none is installed."""
-    from tests.mta import MtaError, find_tools, let_postfix_in, start_mta
-
-    try:
-        tools = find_tools()
-    except MtaError as exc:
-        print(f"Postfix cases skipped: {exc}")
-        return []
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="bench-mta-") as folder:
-        root = Path(folder)
-        let_postfix_in(root, root)
-        mta, stop = start_mta(root, tools)
+    with private_mta() as mta:
+        if mta is None:
+            return []
         app.config["SMTP_CA_BUNDLE"] = str(mta.ca_bundle)
         ports = {
             "plain": mta.plain_port,
@@ -136,32 +134,30 @@ def measure_postfix(app, args):
             "submission": mta.submission_port,
         }
         passwords = {"right": mta.password, "wrong": "wrong-password", None: None}
-        try:
-            for name, listener, security, password, sender, send in MTA_CASES:
-                runs = [
-                    diagnose(
-                        app,
-                        MTA_TIMEOUT,
-                        mta.host,
-                        ports[listener],
-                        security,
-                        mta.login,
-                        passwords[password],
-                        "ops@corp.local" if send else None,
-                        sender=mta.other_sender if sender else None,
-                    )  # fmt: skip
-                    for _ in range(args.mta_runs)
-                ]
-                rows.append((f"Postfix: {name}", runs, MTA_TIMEOUT + ANSWER_MARGIN))
-            short = 1.5  # below Dovecot's 2 s delay: the login answer comes too late
+        rows = []
+        for name, listener, security, password, sender, send in MTA_CASES:
             runs = [
-                diagnose(app, short, mta.host, mta.smtps_port, "ssl", mta.login, "wrong-password")
+                diagnose(
+                    app,
+                    MTA_TIMEOUT,
+                    mta.host,
+                    ports[listener],
+                    security,
+                    mta.login,
+                    passwords[password],
+                    "ops@corp.local" if send else None,
+                    sender=mta.other_sender if sender else None,
+                )  # fmt: skip
                 for _ in range(args.mta_runs)
             ]
-            rows.append((f"Postfix: wrong password, SMTP_TIMEOUT={short:g}", runs, short + 0.5))
-        finally:
-            stop()
-    return rows
+            rows.append((f"Postfix: {name}", runs, MTA_TIMEOUT + ANSWER_MARGIN))
+        short = 1.5  # below Dovecot's 2 s delay: the login answer comes too late
+        runs = [
+            diagnose(app, short, mta.host, mta.smtps_port, "ssl", mta.login, "wrong-password")
+            for _ in range(args.mta_runs)
+        ]
+        rows.append((f"Postfix: wrong password, SMTP_TIMEOUT={short:g}", runs, short + 0.5))
+        return rows
 
 
 def print_results(rows):
