@@ -63,6 +63,7 @@ class Setting:
     doc: str
     read: Callable[[str], Any] = str
     env: bool = True
+    secret: bool = False  # never echoed in an error message
 
 
 def _secret(name, make):
@@ -72,12 +73,12 @@ def _secret(name, make):
 SETTINGS = (
     # -- from the environment ---------------------------------------------------------
     Setting("SECRET_KEY", _secret("secret_key", lambda: secrets.token_urlsafe(48)),
-            "signs session cookies"),
+            "signs session cookies", secret=True),
     Setting("SETTINGS_ENCRYPTION_KEYS",
             _secret("settings_encryption_keys", lambda: Fernet.generate_key().decode()),
-            "comma-separated Fernet keys, newest first, for stored secrets"),
+            "comma-separated Fernet keys, newest first, for stored secrets", secret=True),
     Setting("DATABASE_URL", lambda instance: "sqlite:///" + os.path.join(instance, "webapp.sqlite"),
-            "SQLAlchemy URL of the database"),
+            "SQLAlchemy URL of the database (it may hold a password)", secret=True),
     Setting("SMTP_TIMEOUT", 10.0, "seconds for any one SMTP conversation", float),
     Setting("SMTP_CA_BUNDLE", None, "PEM file of extra CAs trusted for SMTP TLS", optional_text),
     Setting("SMTP_ALLOW_LOOPBACK", False,
@@ -155,7 +156,8 @@ def _value(setting, instance_path, environ):
         try:
             return setting.read(text)
         except ValueError as exc:
-            raise ConfigError(f"{setting.name}={text!r} cannot be used: {exc}") from None
+            shown = "(hidden)" if setting.secret else repr(text)
+            raise ConfigError(f"{setting.name}={shown} cannot be used: {exc}") from None
     # Generated secrets and paths are only made when nothing overrides them.
     return setting.default(instance_path) if callable(setting.default) else setting.default
 

@@ -21,9 +21,6 @@ class Deadline:
     def left(self):
         return self.at - time.monotonic()
 
-    def extend_to(self, other):
-        self.at = max(self.at, other.at)
-
 
 class _DeadlineReader:
     """The file smtplib reads replies from: each ``recv`` waits only for the time left.

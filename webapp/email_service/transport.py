@@ -26,7 +26,8 @@ from .tls import describe_tls, probe_is_tls, tls_context, tls_failure
 GREETING_SHARE = 0.6
 # Kept back from the budget so QUIT can still be attempted after a step timed out.
 QUIT_RESERVE = 0.3
-# What one attempt to connect gave, as the connect step reports a failure of them all.
+# How a failed connect step is reported, from what its attempts gave: the first that
+# applies. No attempt at all means the time was up before one could start.
 CONNECT_FAILURES = ("timeout", "refused")
 
 
@@ -143,10 +144,8 @@ class SmtpConversation:
             sock, attempts = connect_first(self.addresses, self.params.port, self.deadline)
             tried = "; ".join(f"{address} {outcome}" for address, outcome in attempts)
             if sock is None:
-                outcomes = {outcome for _, outcome in attempts}
+                outcomes = {outcome for _, outcome in attempts} or {"timeout"}
                 kind = next((k for k in CONNECT_FAILURES if k in outcomes), "unreachable")
-                if outcomes == {"refused"} or not attempts:
-                    kind = "refused" if attempts else "timeout"
                 raise StepFailed("connect", kind, detail=f"tried {tried}")
             self.sock, self.address = sock, attempts[-1][0]
             detail = f"{self.address}:{self.params.port}"

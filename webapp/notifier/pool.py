@@ -44,6 +44,7 @@ class _Session(threading.Thread):
     def __init__(self, pool):
         super().__init__(daemon=True, name="smtp-session")
         self.pool, self.retiring = pool, False
+        self.idle = 0.0  # seconds without a job while its session is open
 
     def run(self):
         with self.pool.app.app_context():
@@ -109,9 +110,8 @@ class SessionPool:
                 try:
                     job = self.jobs.get(timeout=min(1.0, self.idle_seconds))
                 except queue.Empty:
-                    idle = getattr(me, "idle", 0.0) + min(1.0, self.idle_seconds)
-                    me.idle = idle
-                    if idle >= self.idle_seconds:
+                    me.idle += min(1.0, self.idle_seconds)
+                    if me.idle >= self.idle_seconds:
                         session, me.idle = _close(session), 0.0
                     continue
                 me.idle = 0.0

@@ -52,6 +52,8 @@ class BatchSender:
         self.paused_until = 0.0  # time.monotonic() before which no batch is claimed
         self.sent = []  # (delivery id, server reply) not yet recorded
         self.params = self.sender = None
+        # This batch met trouble (nothing more tried) / heard "slow down" (pause once).
+        self.troubled = self.throttled = False
 
     def close(self):
         if self.pool is not None:
@@ -77,16 +79,16 @@ class BatchSender:
                 pending.clear()
                 stopped = True
             if pending:
+                # One look at the shared budget per batch: what it grants goes out now.
                 granted, wait = rate.take(per_minute, len(pending))
-                if not granted and not in_flight:
-                    # This minute's budget is spent: the rest waits for the next one.
-                    self._give_back([item for item, _ in pending], delay=wait)
-                    self.paused_until = time.monotonic() + wait
-                    break
                 for _ in range(granted):
                     item, raw = pending.popleft()
                     self.pool.submit(Job(item, raw, sender, params))
                 in_flight += granted
+                if pending:  # this minute's budget is spent: the rest waits for the next
+                    self._give_back([item for item, _ in pending], delay=wait)
+                    self.paused_until = time.monotonic() + wait
+                    pending.clear()
             if in_flight:
                 in_flight -= 1 + self._record(self.pool.results.get(), pending, sessions)
         self._flush_sent()
