@@ -30,7 +30,7 @@ from _common import (
     ratio,
     verdict,
 )
-from bench_notifier import prebuilt_messages, queue_fan_out
+from bench_notifier import prebuilt_messages, queue_fan_out, worker_in_process
 from sqlalchemy.engine import make_url
 
 from webapp.email_service.models import load_settings
@@ -232,20 +232,6 @@ def smtplib_one_session(port, sender, messages, password):
     return time.perf_counter() - started
 
 
-def worker_once(app, count, profile=None):
-    """``Worker(app).run(once=True)`` in this process: seconds; SystemExit unless all sent."""
-    started = time.perf_counter()
-    if profile:
-        profile.enable()
-    counts = Worker(app, poll_interval=0).run(once=True)
-    if profile:
-        profile.disable()
-    seconds = time.perf_counter() - started
-    if counts["sent"] != count:
-        raise SystemExit(f"the worker sent {counts}, expected {count}")
-    return seconds
-
-
 # -- (a), (b), (c) ---------------------------------------------------------------------
 def measure_throughput(app, distant, args, profile=None):
     """Rows of (case, sessions, messages, seconds) through the proxy to aiosmtpd."""
@@ -257,13 +243,13 @@ def measure_throughput(app, distant, args, profile=None):
     seconds = smtplib_one_session(distant.port, sender, messages, PASSWORD)
     distant.received(count, "(a) smtplib")
     rows.append(("(a) smtplib, one connection, pre-built messages", 1, count, seconds))
-    seconds = worker_once(app, count)  # delivers the notification queued above
+    seconds = worker_in_process(app, count)  # delivers the notification queued above
     distant.received(count, "(b) worker, one session")
     rows.append(("(b) worker, max_connections=1", 1, count, seconds))
     for sessions in (4, 8):
         store_settings(app, distant.port, sessions, PASSWORD)
         queue_fan_out(app, count)
-        seconds = worker_once(app, count, profile if sessions == 8 else None)
+        seconds = worker_in_process(app, count, profile if sessions == 8 else None)
         distant.received(count, f"(c) worker, {sessions} sessions")
         rows.append((f"(c) worker, max_connections={sessions}", sessions, count, seconds))
     return rows
@@ -500,7 +486,7 @@ def postfix_rows(app, mta, port, path, count):
             store_settings(app, port, sessions, None)
             queue_fan_out(app, count)
         before = maildir_count(mta)
-        seconds = worker_once(app, count)
+        seconds = worker_in_process(app, count)
         wait_delivered(mta, before + count, f"Postfix {path}, worker")
         rows.append((path, f"worker, max_connections={sessions}", sessions, count, seconds))
     return rows

@@ -231,9 +231,9 @@ def smtp_naive(port, sender, messages, tls):
     return time.perf_counter() - started
 
 
-def worker_in_process(app, count, profile_path=None):
-    """``Worker(app).run(once=True)`` in this process; seconds (optionally profiled)."""
-    profiler = cProfile.Profile() if profile_path else None
+def worker_in_process(app, count, profiler=None):
+    """``Worker(app).run(once=True)`` in this process: seconds (inside ``profiler`` if given);
+    SystemExit unless it sent all ``count``."""
     started = time.perf_counter()
     if profiler:
         profiler.enable()
@@ -243,8 +243,6 @@ def worker_in_process(app, count, profile_path=None):
     seconds = time.perf_counter() - started
     if counts["sent"] != count:
         raise SystemExit(f"the worker sent {counts}, expected {count}")
-    if profiler:
-        profiler.dump_stats(profile_path)
     return seconds
 
 
@@ -369,7 +367,9 @@ def run(instance, server, args, ca_bundle):
     if not args.no_profile:
         queue_fan_out(app, args.messages)
         profile_path = Path(instance, "notifier.prof")
-        worker_in_process(app, args.messages, profile_path)
+        profiler = cProfile.Profile()
+        worker_in_process(app, args.messages, profiler)
+        profiler.dump_stats(profile_path)
         server.received(args.messages, "profiled worker")
     dispose(app)
     return rows, idle, summary, profile_path
