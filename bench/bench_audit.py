@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.helpers import AuthActions  # noqa: E402
 from webapp import create_app  # noqa: E402
+from webapp.audit.anchor import chain_key  # noqa: E402
 from webapp.audit.cli import first_break  # noqa: E402
 from webapp.audit.models import GENESIS, AuditEvent  # noqa: E402
 from webapp.auth.models import User  # noqa: E402
@@ -119,7 +120,7 @@ def details(rng, action, actor):
     return (person if action == "auth.login_failed" else actor), {}
 
 
-def event_row(rng, event_id, created_at, prev_hash):
+def event_row(rng, key, event_id, created_at, prev_hash):
     """One event as a dict for a bulk INSERT, hashed and linked as ``record_event`` does."""
     action = rng.choices(list(ACTIONS), weights=list(ACTIONS.values()))[0]
     actor = "anonymous" if action == "auth.login_failed" else rng.choices(ACTORS, ACTOR_WEIGHTS)[0]
@@ -138,18 +139,18 @@ def event_row(rng, event_id, created_at, prev_hash):
         "prev_hash": prev_hash,
     }
     # The model's own hash function on a plain namespace: ORM instances cost far more to build.
-    row["hash"] = AuditEvent.compute_hash(SimpleNamespace(**row))
+    row["hash"] = AuditEvent.compute_hash(SimpleNamespace(**row), key)
     return row
 
 
-def chained_batches(count, head_id, head_hash):
+def chained_batches(count, key, head_id, head_hash):
     """``count`` events after the chain head, over the last 90 days in order, in batches."""
     rng = random.Random(90)
     start, step = utcnow() - SPAN, SPAN / count
     batch, prev_hash = [], head_hash
     for n in range(1, count + 1):
         # n - random() stays in (n-1, n]: jittered, yet strictly increasing.
-        row = event_row(rng, head_id + n, start + step * (n - rng.random()), prev_hash)
+        row = event_row(rng, key, head_id + n, start + step * (n - rng.random()), prev_hash)
         batch.append(row)
         prev_hash = row["hash"]
         if len(batch) == BATCH:
@@ -166,7 +167,7 @@ def fill(app, count):
             select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
         ).first()
         started = time.perf_counter()
-        for batch in chained_batches(count, *(head or (0, GENESIS))):
+        for batch in chained_batches(count, chain_key(), *(head or (0, GENESIS))):
             db.session.execute(insert(AuditEvent), batch)
         db.session.commit()
         return time.perf_counter() - started
@@ -188,7 +189,7 @@ def verify(app):
     with app.app_context():
         query = select(AuditEvent).order_by(AuditEvent.id).execution_options(yield_per=2000)
         started = time.perf_counter()
-        count, problem = first_break(db.session.execute(query).scalars())
+        count, problem = first_break(db.session.execute(query).scalars(), chain_key())
         seconds = time.perf_counter() - started
     if problem:
         raise SystemExit(f"audit chain broken after {count} events: {problem}")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import text
 
 from webapp.audit.models import AuditEvent
 from webapp.auth.models import User
@@ -100,6 +101,16 @@ def add_user(app, email, password, role="member", name="", active=True):
 # -- the Email Service ---------------------------------------------------------------------
 
 SECURITY_OF_MODE = {"plain": "none", "ssl": "ssl", "starttls": "tls"}
+
+
+def register_topic(app, name, title=None, kind="card", roles=(), users=()):
+    """Register ``name`` in the topic catalogue (an empty audience: every user sees it)."""
+    from webapp.notifier.topics import save_topic
+
+    with app.app_context():
+        save_topic(name, title=title or name, url=None, kind=kind, roles=list(roles),
+                   users=list(users), actor="system")  # fmt: skip
+        db.session.commit()
 
 
 def settings_values(server=None, **overrides):
@@ -223,6 +234,25 @@ def audit_rows(app, **where):
 def audit_summary(app, action):
     """``(actor, target, changes)`` of each event with this action, oldest first."""
     return [(e["actor"], e["target"], e["changes"]) for e in audit_rows(app, action=action)]
+
+
+def tamper_audit(app, *statements):
+    """Change audit rows behind the app's back, as a database user could, triggers lifted.
+
+    Each statement is SQL text or ``(sql, params)``; params may be a list (executemany).
+    """
+    with app.app_context(), db.engine.begin() as conn:
+        postgresql = conn.dialect.name == "postgresql"
+        if postgresql:
+            conn.execute(text("ALTER TABLE audit_events DISABLE TRIGGER USER"))
+        else:
+            conn.execute(text("DROP TRIGGER audit_events_no_update"))
+            conn.execute(text("DROP TRIGGER audit_events_no_delete"))
+        for statement in statements:
+            sql, params = statement if isinstance(statement, tuple) else (statement, None)
+            conn.execute(text(sql), params)
+        if postgresql:
+            conn.execute(text("ALTER TABLE audit_events ENABLE TRIGGER USER"))
 
 
 # -- the browser ---------------------------------------------------------------------------

@@ -45,3 +45,11 @@ def test_overrides_win_and_generate_no_secret(tmp_path):
 def test_a_bad_value_names_the_variable(tmp_path, name, value):
     with pytest.raises(ConfigError, match=f"{name}='{value}' cannot be used"):
         load(str(tmp_path), environ={name: value})
+
+
+def test_the_audit_key_is_generated_once_and_a_short_one_refused(tmp_path):
+    first = load(str(tmp_path), environ={})["AUDIT_HMAC_KEY"]
+    assert (tmp_path / "audit_hmac_key").stat().st_mode & 0o777 == 0o600
+    assert len(first) >= 32 and load(str(tmp_path), environ={})["AUDIT_HMAC_KEY"] == first
+    with pytest.raises(ConfigError, match=r"AUDIT_HMAC_KEY=\(hidden\) cannot be used: expected at"):
+        load(str(tmp_path), environ={"AUDIT_HMAC_KEY": "short-key"})

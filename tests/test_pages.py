@@ -5,6 +5,11 @@ import re
 import pytest
 from flask import Blueprint
 
+from webapp.database import write_transaction
+from webapp.extensions import db
+from webapp.notifier.models import ApiToken
+from webapp.notifier.tokens import revoke_token
+
 SCRIPT = re.compile(r"<script\b([^>]*)>(.*?)</script\s*>", re.IGNORECASE | re.DOTALL)
 EVENT_HANDLER = re.compile(r"\son[a-z]+\s*=", re.IGNORECASE)
 
@@ -69,8 +74,29 @@ def test_500_page_shows_reference_not_trace(broken_app, caplog):
     assert reference in caplog.text
 
 
-def test_healthz_reports_database(client):
-    response = client.get("/healthz")
+def test_healthz_tells_anyone_else_only_ok(app, member_client):
+    anonymous = app.test_client()
+    for caller in (anonymous, member_client):
+        response = caller.get("/healthz")
+        assert response.status_code == 200 and response.get_json() == {"status": "ok"}
+    for header in ("Bearer bin_not-a-real-token", "Basic YWRtaW46YWRtaW4=", "Bearer "):
+        response = anonymous.get("/healthz", headers={"Authorization": header})
+        assert response.get_json() == {"status": "ok"}, header
+
+
+def test_healthz_details_go_to_admins(admin_client):
+    response = admin_client.get("/healthz")
     assert response.status_code == 200
     body = response.get_json()
     assert body["status"] == "ok" and body["database"]["ok"] is True
+    assert {"email_service", "worker"} <= set(body)
+
+
+def test_healthz_details_go_to_a_live_api_token(app, client, runner):
+    token = runner.invoke(args=["token", "create", "monitor"]).output.strip().splitlines()[-1]
+    body = client.get("/healthz", headers={"Authorization": f"Bearer {token}"}).get_json()
+    assert body["database"]["ok"] is True and "email_service" in body
+    with app.app_context(), write_transaction():
+        revoke_token(db.session.scalar(db.select(ApiToken)), "system")
+    body = client.get("/healthz", headers={"Authorization": f"Bearer {token}"}).get_json()
+    assert body == {"status": "ok"}  # a revoked token is anyone

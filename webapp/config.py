@@ -49,6 +49,14 @@ def duration(text):
     return seconds
 
 
+def long_key(text):
+    """A secret key of at least 32 characters (shorter ones can be guessed)."""
+    value = text.strip()
+    if len(value) < 32:
+        raise ValueError("expected at least 32 characters")
+    return value
+
+
 def url(text):
     """A base URL without its trailing slash."""
     return text.strip().rstrip("/")
@@ -77,6 +85,11 @@ SETTINGS = (
     Setting("SETTINGS_ENCRYPTION_KEYS",
             _secret("settings_encryption_keys", lambda: Fernet.generate_key().decode()),
             "comma-separated Fernet keys, newest first, for stored secrets", secret=True),
+    Setting("AUDIT_HMAC_KEY", _secret("audit_hmac_key", lambda: secrets.token_urlsafe(48)),
+            "key of the audit chain's HMAC-SHA256 (kept outside the database)", long_key,
+            secret=True),
+    Setting("AUDIT_ANCHOR_FILE", lambda instance: os.path.join(instance, "audit_anchor"),
+            "append-only file naming each committed audit event's id and HMAC"),
     Setting("DATABASE_URL", lambda instance: "sqlite:///" + os.path.join(instance, "webapp.sqlite"),
             "SQLAlchemy URL of the database (it may hold a password)", secret=True),
     Setting("SMTP_TIMEOUT", 10.0, "seconds for any one SMTP conversation", float),
@@ -105,6 +118,19 @@ SETTINGS = (
     Setting("NOTIFIER_MAX_AGE", 48 * 3600.0,
             "how long a delivery is retried after it was queued, e.g. 48h", duration),
     Setting("RESOURCE_CHECK_SECONDS", 60, "interval of the server resource monitor", int),
+    Setting("SESSION_LIFETIME", 12 * 3600.0,
+            "a login ends this long after it began, e.g. 12h", duration),
+    Setting("SESSION_IDLE_TIMEOUT", 2 * 3600.0, "a login unused this long ends, e.g. 2h",
+            duration),
+    Setting("LOGIN_HASH_CONCURRENCY", 2, "password checks run at once per app process", int),
+    Setting("LOGIN_DELAY_MAX", 1.0,
+            "longest slow-down, seconds, of a login to an account failing from many places",
+            float),
+    Setting("LOGIN_ALERT_ADDRESSES", 5,
+            "addresses failing on one account within LOGIN_ALERT_WINDOW that alert the admins",
+            int),
+    Setting("LOGIN_ALERT_WINDOW", 15 * 60.0, "window of the login-attack alert, e.g. 15m",
+            duration),
     # -- fixed ------------------------------------------------------------------------
     Setting("SESSION_COOKIE_HTTPONLY", True, "no script reads the session cookie", env=False),
     Setting("SESSION_COOKIE_SAMESITE", "Lax", "the cookie is not sent cross-site", env=False),
@@ -113,8 +139,11 @@ SETTINGS = (
     Setting("WTF_CSRF_TIME_LIMIT", 8 * 3600, "seconds a form's CSRF token lasts", env=False),
     Setting("BOOTSTRAP_SERVE_LOCAL", True, "Bootstrap from this server, no CDN", env=False),
     Setting("BOOTSTRAP_BOOTSWATCH_THEME", None, "Bootstrap's own theme", env=False),
-    Setting("LOGIN_RATE_LIMIT", "10 per minute", "login attempts per address and account",
-            env=False),
+    Setting("LOGIN_RATE_LIMIT", "10 per minute", "failed logins per address", env=False),
+    Setting("LOGIN_PAIR_RATE_LIMIT", "5 per minute; 20 per hour",
+            "failed logins per account from one address", env=False),
+    Setting("LOGIN_HASH_WAIT", 1.0,
+            "seconds a login waits for a free password check before answering 503", env=False),
     # argon2id parameters (RFC 9106 second recommendation); tests may lower them.
     Setting("ARGON2_PARAMS", {"time_cost": 3, "memory_cost": 65536, "parallelism": 4},
             "password hashing cost", env=False),
@@ -123,7 +152,10 @@ SETTINGS = (
     Setting("AUDIT_PAGE_SIZE", 50, "events per audit page", env=False),
     Setting("NOTIFIER_BACKOFF_CAP", 1800.0, "longest wait between two tries, seconds", env=False),
     Setting("CLOCK", None, "a callable returning naive UTC now (tests only)", env=False),
-    Setting("API_MAX_BODY", 1024 * 1024, "largest API request body, bytes", env=False),
+    # Attachments: 10 MB of files is 13.4 MB in base64, plus text and HTML.
+    Setting("API_MAX_BODY", 16 * 1024 * 1024, "largest API request body, bytes", env=False),
+    Setting("MAX_CONTENT_LENGTH", 1024 * 1024, "largest request body of the pages, bytes",
+            env=False),
 )  # fmt: skip
 
 

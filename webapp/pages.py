@@ -17,6 +17,7 @@ CSP = (
     "font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
     "frame-ancestors 'none'"
 )
+HSTS = "max-age=31536000; includeSubDomains"  # one year
 TITLES = {
     400: "Bad request",
     401: "Not logged in",
@@ -79,6 +80,9 @@ def set_security_headers(response):
     response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    # HTTPS as the client sees it: directly, or through TRUSTED_PROXIES (ProxyFix sets it).
+    if request.is_secure:
+        response.headers.setdefault("Strict-Transport-Security", HSTS)
     if request.path.startswith(("/admin", "/login", "/setup", "/account")):
         response.headers["Cache-Control"] = "no-store"
     return response

@@ -4,6 +4,7 @@ import unicodedata
 
 import email_validator
 from email_validator import EmailNotValidError, validate_email
+from wtforms import IntegerField
 from wtforms.validators import ValidationError
 
 # Companies run internal mail domains (corp.local, mail.test) that real MTAs deliver to.
@@ -61,16 +62,31 @@ def has_control_characters(value):
     return any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in value)
 
 
-class PlainText:
-    """One line of text: no control characters (so no header or log injection)."""
+def has_invisible_characters(value):
+    """True when ``value`` holds a format character: bidi controls such as U+202E, which
+    show "gpj.exe" as "exe.jpg", or zero-width ones such as U+200B."""
+    return any(unicodedata.category(ch) == "Cf" for ch in value)
 
-    def __init__(self, forbid_encoded_words=False):
+
+class PlainText:
+    """One line of text: no control characters (so no header or log injection).
+
+    ``name=True`` (display and sender names, which mail clients show as the sender) also
+    refuses invisible characters that can disguise who is writing.
+    """
+
+    def __init__(self, forbid_encoded_words=False, name=False):
         self.forbid_encoded_words = forbid_encoded_words
+        self.name = name
 
     def __call__(self, form, field):
         value = field.data or ""
         if has_control_characters(value):
             raise ValidationError("Line breaks and control characters are not allowed.")
+        if self.name and has_invisible_characters(value):
+            raise ValidationError(
+                "Invisible characters (direction marks, zero-width spaces) are not allowed."
+            )
         if self.forbid_encoded_words and "=?" in value:
             raise ValidationError('The sequence "=?" is not allowed (it can forge mail headers).')
 
@@ -78,3 +94,16 @@ class PlainText:
 def strip_filter(value):
     """Trim surrounding whitespace from a submitted string."""
     return value.strip() if isinstance(value, str) else value
+
+
+class WholeNumberField(IntegerField):
+    """An integer field that refuses a number too long to be meant (``"9" * 400``), which
+    ``NumberRange`` would otherwise turn into an OverflowError."""
+
+    MAX_DIGITS = 12
+
+    def process_formdata(self, valuelist):
+        if valuelist and len(valuelist[0].strip().lstrip("+-")) > self.MAX_DIGITS:
+            self.data = None
+            raise ValueError(self.gettext("Not a valid integer value."))
+        super().process_formdata(valuelist)

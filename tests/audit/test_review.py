@@ -122,6 +122,15 @@ def test_csv_neutralises_formulas_and_line_breaks(admin_client, record):
     assert len(rows) == 6  # no row was forged by the line break
 
 
+def test_csv_neutralises_pipes_and_fullwidth_formula_signs(admin_client, record):
+    starts = ("|calc!A0", "＝SUM(1)", "＋1", "－1", "＠SUM(A1)")
+    for target in starts:
+        record("user.updated", target=target)
+    rows = _csv(admin_client, "?action=user.updated")
+    assert {row[3] for row in rows[1:]} == {"'" + target for target in starts}
+    assert rows[1][1] == "system"  # other cells are left as they are
+
+
 def test_csv_export_is_audited(app, admin_client, admin):
     _csv(admin_client, "?action=auth.login")
     event = audit_rows(app, action="audit.exported")[0]

@@ -75,7 +75,7 @@ def test_setup_rejects_bad_input(app, client):
         {"email": "not-an-email", "password": "short", "confirm": "other"},
     )
     page = response.get_data(as_text=True)
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert "Enter a valid email address" in page
     assert "Field must be between 12 and 256 characters long." in page
 
@@ -86,3 +86,24 @@ def test_no_default_admin_exists(app):
 
     with app.app_context():
         assert db.session.scalar(db.select(db.func.count(User.id))) == 0
+
+
+def test_setup_with_an_email_a_member_has_is_a_400_naming_the_field(app, client, member):
+    token = _token(app)
+    response = post_form(
+        client,
+        f"/setup?token={token}",
+        {
+            "email": member.email.upper(),
+            "name": "Root",
+            "password": "first-admin-password",
+            "confirm": "first-admin-password",
+        },
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    email_input = re.search(r'<input[^>]*id="email"[^>]*>', page).group(0)
+    under_email = page.split(email_input, 1)[1].split("<label", 1)[0]
+    assert "is-invalid" in email_input
+    assert "A user with this email already exists." in under_email
+    assert client.get(f"/setup?token={token}").status_code == 200  # the link still works

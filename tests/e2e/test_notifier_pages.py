@@ -1,4 +1,4 @@
-"""In the browser: an admin resends a dead delivery; a member subscribes to a card and leaves it."""
+"""In the browser: an admin resends a dead delivery; a member picks a card and leaves it."""
 
 import re
 
@@ -10,7 +10,7 @@ from webapp.extensions import db
 from webapp.notifier.models import Delivery
 from webapp.notifier.outbox import enqueue
 
-from ..helpers import csp_violations, log_in, screenshot
+from ..helpers import csp_violations, log_in, register_topic, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -28,6 +28,11 @@ def queue(app, recipients, status, **values):
             .values(status=status, **values)
         )
         db.session.commit()
+
+
+def catalogue_item(page, topic):
+    """The catalogue's entry for ``topic`` (its id holds a colon, which CSS would need escaped)."""
+    return page.locator(f'[id="catalogue-{topic}"]')
 
 
 def test_admin_resends_a_dead_delivery(app, page, console_errors, admin):
@@ -79,36 +84,53 @@ def test_admin_resends_a_dead_delivery(app, page, console_errors, admin):
     assert not csp_violations(console_errors)
 
 
-def test_member_subscribes_to_a_card_and_removes_it(page, console_errors, member):
+def test_member_picks_a_card_from_the_catalogue_and_removes_it(app, page, console_errors, member):
+    register_topic(app, "card:42", "Daily sales")
+    register_topic(app, "page:sales-overview", "Sales overview", kind="page")
+    register_topic(app, "card:7", "Headcount")
+    register_topic(app, "page:finance-salaries", "Salaries", kind="page", roles=["admin"])
     log_in(page, member.email, member.password)
     page.get_by_role("link", name="My subscriptions").click()
     expect(page).to_have_url(re.compile(r"/account/subscriptions$"))
     expect(page.get_by_role("heading", name="My subscriptions")).to_be_visible()
     expect(page.locator("#my-topics-empty")).to_be_visible()
     expect(page.locator("#system-topics")).to_have_count(0)
+    catalogue = page.locator("#catalogue li")
+    expect(catalogue).to_have_count(3)  # not the admins' page, nor the system topics
+    expect(catalogue_item(page, "page:finance-salaries")).to_have_count(0)
+    expect(catalogue_item(page, "task-failures")).to_have_count(0)
 
-    page.get_by_label("Topic").fill("task-failures")
-    page.get_by_role("button", name="Subscribe").click()
-    expect(page.locator(".invalid-feedback")).to_contain_text("members cannot subscribe to it")
+    page.locator("#q").fill("sales")
+    page.locator("#topic-search").get_by_role("button", name="Search").click()
+    expect(page).to_have_url(re.compile(r"[?&]q=sales(&|$)"))
+    expect(catalogue).to_have_count(2)
+    card = catalogue_item(page, "card:42")
+    expect(card).to_contain_text("Daily sales")
+    expect(catalogue_item(page, "card:7")).to_have_count(0)
+    screenshot(page, "my-subscriptions-catalogue")
 
-    page.get_by_label("Topic").fill("card:42")
-    page.get_by_role("button", name="Subscribe").click()
+    card.get_by_role("button", name="Subscribe card:42").click()
     expect(page.get_by_role("alert")).to_have_text("You are subscribed to card:42.")
     topics = page.locator("#my-topics li")
     expect(topics).to_have_count(1)
+    expect(topics).to_contain_text("Daily sales")
     expect(topics).to_contain_text("card:42")
+    expect(catalogue_item(page, "card:42")).to_have_count(0)  # picked: off the list
+    expect(catalogue).to_have_count(2)
     screenshot(page, "my-subscriptions")
 
     topics.get_by_role("button", name="Remove").click()
     expect(page.get_by_role("alert")).to_have_text("You are no longer subscribed to card:42.")
     expect(page.locator("#my-topics")).to_have_count(0)
     expect(page.locator("#my-topics-empty")).to_be_visible()
+    expect(catalogue_item(page, "card:42")).to_be_visible()
     assert not csp_violations(console_errors)
 
 
 def test_admin_sees_a_new_api_token_once_and_opens_the_other_sections(
-    page, console_errors, admin, member
+    app, page, console_errors, admin, member
 ):
+    register_topic(app, "page:sales-overview", "Sales overview", kind="page")
     log_in(page, admin.email, admin.password)
     page.goto("/admin/tokens")
     expect(page.locator("#tokens-empty")).to_be_visible()
@@ -131,6 +153,11 @@ def test_admin_sees_a_new_api_token_once_and_opens_the_other_sections(
 
     page.locator("#settings-sections").get_by_role("link", name="Subscriptions").click()
     form = page.locator("#add-subscription-form")
+    form.get_by_label("User").select_option(label=f"Max Member <{member.email}>")
+    form.get_by_label("Topic").fill("page:not-registered")
+    form.get_by_role("button", name="Add subscription").click()
+    expect(form.locator(".invalid-feedback")).to_contain_text("There is no topic")
+    expect(page.locator("#subscriptions-table")).to_have_count(0)
     form.get_by_label("User").select_option(label=f"Max Member <{member.email}>")
     form.get_by_label("Topic").fill("page:sales-overview")
     form.get_by_role("button", name="Add subscription").click()

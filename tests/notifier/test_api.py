@@ -7,7 +7,7 @@ from webapp.extensions import db
 from webapp.notifier.models import ApiToken, Delivery, Subscription
 from webapp.notifier.tokens import revoke_token
 
-from ..helpers import add_user, audit_rows
+from ..helpers import add_user, audit_rows, register_topic
 
 BODY = {
     "kind": "alert",
@@ -81,6 +81,7 @@ def test_token_is_stored_only_hashed(notifier_app, api_token):
         ({"to": ["a@x.com, b@y.com"]}, "to", "is not one valid email address"),
         ({"to": "ops@example.com"}, "to", "Must be a list"),
         ({"topic": "Card 42!"}, "topic", "Lower-case letters"),
+        ({"topic": "card:42\n"}, "topic", "Lower-case letters"),  # fullmatch, not match + $
         ({"subject": "Hi\r\nBcc: evil@example.com"}, "subject", "line breaks"),
         ({"subject": "=?UTF-8?Q?=0A?=Bcc: x@y.com"}, "subject", '"=?"'),
         ({"subject": "x" * 201}, "subject", "At most 200 characters"),
@@ -103,13 +104,14 @@ def test_not_json_and_too_large(notifier_app, api_token):
     client = notifier_app.test_client()
     headers = {"Authorization": f"Bearer {api_token}", "Content-Type": "application/json"}
     response = client.post("/api/v1/notifications", data="{not json", headers=headers)
-    assert response.status_code == 400 and "body" in response.get_json()["errors"]
-    huge = {**BODY, "text": "x" * (1024 * 1024 + 10)}
+    assert response.status_code == 400 and "not valid JSON" in response.get_json()["errors"]["body"]
+    response = post(client, api_token, {**BODY, "text": "x" * 1_000_001})
+    assert response.status_code == 400
+    assert response.get_json()["errors"] == {"text": "At most 1000000 characters."}
+    huge = {**BODY, "text": "x" * (16 * 1024 * 1024)}
     response = post(client, api_token, huge)
-    assert (
-        response.status_code == 400
-        and "larger than 1024 KB" in response.get_json()["errors"]["body"]
-    )
+    assert response.status_code == 413
+    assert response.get_json()["errors"] == {"body": "The body is larger than 16 MB."}
 
 
 def test_same_idempotency_key_queues_once(notifier_app, api_token):
@@ -138,6 +140,7 @@ def test_fan_out_to_10000_subscribers_is_one_insert(notifier_app, api_token):
 
     from webapp.auth.models import User
 
+    register_topic(notifier_app, "page:sales-overview")
     with notifier_app.app_context():
         db.session.execute(
             insert(User),
@@ -200,6 +203,7 @@ def test_token_cli_prints_once_and_audits(notifier_app):
 
 
 def test_inactive_subscribers_are_skipped_by_the_api(notifier_app, api_token):
+    register_topic(notifier_app, "card:7")
     active = add_user(notifier_app, "in@example.com", "password-long-1")
     inactive = add_user(notifier_app, "out@example.com", "password-long-1", active=False)
     with notifier_app.app_context():
@@ -208,3 +212,63 @@ def test_inactive_subscribers_are_skipped_by_the_api(notifier_app, api_token):
         db.session.commit()
     body = {"kind": "subscription", "topic": "card:7", "subject": "Card 7", "text": "Updated"}
     assert post(notifier_app.test_client(), api_token, body).get_json()["recipients"] == 1
+
+
+@pytest.mark.parametrize(
+    ("raw", "field", "message"),
+    [
+        (b'{"kind": "alert", "to": ["a@example.com"], "subject": "\\ud800", "text": "t"}',
+         "subject", "lone surrogate"),
+        (b'{"kind": "alert", "to": ["a@example.com"], "subject": "s", "text": "a\\udfffb"}',
+         "text", "lone surrogate"),
+        (b'{"kind": "alert", "to": ["a@example.com"], "subject": "s", "text": "t", "data": '
+         + b"[" * 100_000 + b"]" * 100_000 + b"}", "body", "nested too deeply"),
+        (b'{"kind": "alert", "subject": "s", "text": "t", "data": {"\\ud800": 1}}',
+         "data", "lone surrogate"),
+        (b"\xff\xfe{}", "body", "not valid JSON"),
+        (b"[1, 2]", "body", "Send one JSON object"),
+    ],
+)  # fmt: skip
+def test_bodies_that_once_gave_a_500_get_a_400_naming_the_field(
+    notifier_app, api_token, raw, field, message
+):
+    response = notifier_app.test_client().post(
+        "/api/v1/notifications",
+        data=raw,
+        headers={"Authorization": f"Bearer {api_token}", "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert message in response.get_json()["errors"][field]
+
+
+def test_a_token_reads_only_the_notifications_it_queued(notifier_app, api_token):
+    queued = post(notifier_app.test_client(), api_token, BODY).get_json()["id"]
+    with notifier_app.app_context():
+        from webapp.notifier.tokens import create_token
+
+        _, other = create_token("another-service", "system")
+        db.session.commit()
+    client = notifier_app.test_client()
+    mine = client.get(
+        f"/api/v1/notifications/{queued}", headers={"Authorization": f"Bearer {api_token}"}
+    )
+    theirs = client.get(
+        f"/api/v1/notifications/{queued}", headers={"Authorization": f"Bearer {other}"}
+    )
+    assert mine.status_code == 200 and theirs.status_code == 404
+
+
+def test_unknown_tokens_from_one_address_are_throttled(make_smtp_app, api_token):
+    app = make_smtp_app(RATELIMIT_ENABLED=True)
+    client = app.test_client()
+    answers = [
+        client.get("/api/v1/topics", headers={"Authorization": f"Bearer bin_guess{n}"}).status_code
+        for n in range(22)
+    ]
+    assert answers[:20] == [401] * 20 and answers[20:] == [429, 429]
+    # Another address is not affected, and a valid token still works from this one.
+    other = client.get("/api/v1/topics", headers={"Authorization": "Bearer bin_x"},
+                       environ_base={"REMOTE_ADDR": "127.0.0.2"})  # fmt: skip
+    assert other.status_code == 401
+    valid = client.get("/api/v1/topics", headers={"Authorization": f"Bearer {api_token}"})
+    assert valid.status_code == 200

@@ -6,7 +6,22 @@ from sqlalchemy import select
 from webapp.extensions import db
 from webapp.notifier.models import Subscription
 
-from ..helpers import add_user, audit_summary, post_form
+from ..helpers import add_user, audit_summary, post_form, register_topic
+
+TOPICS = {
+    "card:42": "Daily sales",
+    "card:5": "Card five",
+    "card:7": "Card seven",
+    "page:sales-overview": "Sales overview",
+    "task:nightly-etl": "Nightly ETL",
+}
+
+
+@pytest.fixture(autouse=True)
+def catalogue(app):
+    """The topics these tests subscribe to, registered for every user."""
+    for name, title in TOPICS.items():
+        register_topic(app, name, title, kind=name.partition(":")[0])
 
 
 def subscriptions(app):
@@ -41,15 +56,19 @@ def subscribe(app, user_id, topic, subscribed=True):
 def test_member_adds_and_removes_a_topic(app, member_client, member):
     page = member_client.get("/account/subscriptions").get_data(as_text=True)
     assert 'id="my-topics-empty"' in page
-    assert "card:42" in page and "page:sales-overview" in page and "task:nightly-etl" in page
-    assert 'id="system-topics"' not in page  # system topics are for administrators
+    catalogue = page.split('id="catalogue"')[1].split("</ul>")[0]
+    assert "Daily sales" in catalogue and "Sales overview" in catalogue
+    assert "task-failures" not in catalogue  # system topics are for administrators
+    assert 'id="system-topics"' not in page
 
-    response = post_form(member_client, "/account/subscriptions", {"topic": " Card:42 "})
+    response = post_form(member_client, "/account/subscriptions", {"topic": "card:42"})
     assert response.status_code == 302 and response.headers["Location"] == "/account/subscriptions"
     assert subscriptions(app) == {(member.id, "card:42"): True}
     page = member_client.get("/account/subscriptions").get_data(as_text=True)
     assert "You are subscribed to card:42." in page
-    assert '<code class="fs-6">card:42</code>' in page
+    mine = page.split('id="my-topics"')[1].split("</ul>")[0]
+    assert "Daily sales" in mine and "card:42" in mine
+    assert 'id="catalogue-card:42"' not in page  # no longer offered
 
     subscription_id = row_id(app, member.id, "card:42")
     page = member_client.get("/account/subscriptions").get_data(as_text=True)
@@ -70,10 +89,10 @@ def test_member_adds_and_removes_a_topic(app, member_client, member):
 @pytest.mark.parametrize(
     ("topic", "message"),
     [
-        ("", "Enter a topic, such as card:42."),
-        ("card 42", "Not a valid topic."),
-        ("-card", "Not a valid topic."),
-        ("x" * 101, "Not a valid topic."),
+        ("", "Pick a topic from the list."),
+        ("card 42", "There is no topic &#39;card 42&#39; you can subscribe to."),
+        ("card:99", "There is no topic &#39;card:99&#39; you can subscribe to."),
+        ("x" * 101, "you can subscribe to."),
         ("task-failures", "task-failures is a system topic for administrators"),
         ("resource-alerts", "members cannot subscribe to it."),
     ],
@@ -219,7 +238,7 @@ def test_admin_adds_a_subscription_for_a_user(app, admin_client, admin, member):
     [
         ("nobody", "card:1", "Choose an active user."),
         ("inactive", "card:1", "Choose an active user."),
-        ("member", "bad topic", "Not a valid topic."),
+        ("member", "bad topic", "There is no topic &#39;bad topic&#39;"),
         ("member", "task-failures", "members cannot subscribe to it."),
         ("admin", "task-failures", "administrators get it by default"),
         ("member", "card:5", "is already subscribed to card:5."),

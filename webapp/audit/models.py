@@ -1,6 +1,7 @@
-"""The audit event row: append-only, each one chained to the one before by its hash."""
+"""The audit event row: append-only, each one chained to the one before by its HMAC."""
 
 import hashlib
+import hmac
 import json
 
 from sqlalchemy import event
@@ -27,6 +28,7 @@ class AuditEvent(db.Model):
     ip = db.Column(db.String(45), nullable=False, default="")
     user_agent = db.Column(db.String(255), nullable=False, default="")
     # Unique: two writers that read the same head cannot both append after it.
+    # Both hold hex HMAC-SHA256 values under AUDIT_HMAC_KEY (migration 0009).
     prev_hash = db.Column(db.String(64), nullable=False, unique=True)
     hash = db.Column(db.String(64), nullable=False, unique=True)
 
@@ -47,22 +49,31 @@ class AuditEvent(db.Model):
         """The changes as ``{field: [old, new]}``."""
         return json.loads(self.changes or "{}")
 
-    def compute_hash(self):
-        """SHA-256 of this event's canonical content and the previous event's hash."""
-        content = [
-            self.id,
-            self.created_at.isoformat(timespec="microseconds"),
-            self.actor_id,
-            self.actor,
-            self.action,
-            self.target,
-            self.changes,
-            self.ip,
-            self.user_agent,
-            self.prev_hash,
-        ]
-        canonical = json.dumps(content, ensure_ascii=False, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    def compute_hash(self, key):
+        """HMAC-SHA256 under ``key`` of this event's content and the previous event's hash."""
+        return hmac.new(key, canonical_content(self), hashlib.sha256).hexdigest()
+
+
+def canonical_content(row):
+    """The bytes an event's hash covers: every column but the hash, in a fixed order."""
+    content = [
+        row.id,
+        row.created_at.isoformat(timespec="microseconds"),
+        row.actor_id,
+        row.actor,
+        row.action,
+        row.target,
+        row.changes,
+        row.ip,
+        row.user_agent,
+        row.prev_hash,
+    ]
+    return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def plain_digest(row):
+    """The keyless SHA-256 of the chain before HMAC: only to name a forgery as such."""
+    return hashlib.sha256(canonical_content(row)).hexdigest()
 
 
 class AuditImmutableError(RuntimeError):

@@ -10,6 +10,7 @@ from sqlalchemy import select, text
 from ..database import is_postgresql
 from ..extensions import db
 from ..timeutil import utcnow
+from .anchor import anchor_after_commit, chain_key
 from .models import GENESIS, AuditEvent
 
 log = logging.getLogger("webapp.audit")
@@ -93,9 +94,10 @@ def record_event(action, target="", changes=None, actor=None):
         user_agent=agent,
         prev_hash=last_hash,
     )
-    entry.hash = entry.compute_hash()
+    entry.hash = entry.compute_hash(chain_key())
     db.session.add(entry)
     db.session.flush()
+    anchor_after_commit(db.session(), entry.id, entry.hash)
     # %r escapes CR/LF, so user-supplied text cannot forge a log line.
     log.info("audit %s actor=%r target=%r ip=%s", action, entry.actor, entry.target, ip)
     return entry

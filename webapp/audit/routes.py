@@ -16,7 +16,9 @@ from .record import record_event
 bp = Blueprint("audit", __name__, url_prefix="/admin")
 
 CSV_COLUMNS = ("time", "actor", "action", "target", "changes", "ip")
-FORMULA_STARTS = ("=", "+", "-", "@")
+# A spreadsheet may run a cell starting with these: the fullwidth ＝＋－＠ too, which some
+# normalise to =+-@ (East Asian locales), and | which starts a DDE payload in some.
+FORMULA_STARTS = ("=", "+", "-", "@", "|", "＝", "＋", "－", "＠")
 # CR, LF and the other control characters become visible escapes such as "\\n".
 _CONTROLS = [chr(i) for i in range(32)] + ["\x7f", "\u2028", "\u2029"]
 _VISIBLE_CONTROLS = {ord(c): repr(c)[1:-1] for c in _CONTROLS}

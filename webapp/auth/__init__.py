@@ -4,6 +4,7 @@ from . import (
     access,  # noqa: F401  (registers the Flask-Login user loader)
     cli,
     routes,
+    throttle,
     users,
 )
 from .access import admin_required, admin_view
@@ -22,6 +23,7 @@ AUDIT_ACTIONS = (
     "access.denied",
     "auth.login",
     "auth.login_failed",
+    "auth.login_throttled",
     "auth.logout",
     "auth.setup",
     "user.created",
@@ -31,6 +33,7 @@ AUDIT_ACTIONS = (
 
 def register(app):
     """Add the auth blueprints and the ``create-user`` command."""
+    throttle.register_password_checks(app)
     app.register_blueprint(routes.bp)
     app.register_blueprint(users.bp)
     app.context_processor(users.navigation)

@@ -21,9 +21,12 @@ class LoginForm(FlaskForm):
     submit = SubmitField("Log in")
 
 
+EMAIL_TAKEN = "A user with this email already exists."
+
+
 def _unique_email(form, field):
     if db.session.scalar(db.select(User.id).where(User.email == field.data)) is not None:
-        raise ValidationError("A user with this email already exists.")
+        raise ValidationError(EMAIL_TAKEN)
 
 
 class NewPasswordMixin:
@@ -40,10 +43,12 @@ class NewPasswordMixin:
 
 
 class SetupForm(NewPasswordMixin, FlaskForm):
-    """The first administrator."""
+    """The first administrator (members may exist already: their emails are taken)."""
 
     email = StringField(
-        "Email", [DataRequired(), Length(max=254), OneEmailAddress()], filters=[strip_filter]
+        "Email",
+        [DataRequired(), Length(max=254), OneEmailAddress(), _unique_email],
+        filters=[strip_filter],
     )
     name = StringField("Display name", [Length(max=100), PlainText()], filters=[strip_filter])
     submit = SubmitField("Create administrator")

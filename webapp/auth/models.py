@@ -57,10 +57,15 @@ class User(UserMixin, db.Model):
 
     def check_password(self, password):
         """True when ``password`` matches the stored hash."""
-        try:
-            return _hasher().verify(self.password_hash, password)
-        except (VerificationError, InvalidHashError):
-            return False
+        return password_matches(self.password_hash, password)
+
+
+def password_matches(password_hash, password):
+    """True when ``password`` matches ``password_hash`` (an argon2 hash)."""
+    try:
+        return _hasher().verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
 
 
 def dummy_password_check(password):
@@ -83,6 +88,10 @@ class LoginSession(db.Model):
         db.Integer, db.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
     )
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    # Written at most once a minute (TOUCH_SECONDS), not on every request.
+    last_seen_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+
+    TOUCH_SECONDS = 60
 
     @staticmethod
     def digest(token):
@@ -93,5 +102,17 @@ class LoginSession(db.Model):
     def start(cls, user):
         """Create a session row for ``user`` and return the token for the cookie."""
         token = secrets.token_urlsafe(32)
-        db.session.add(cls(id=cls.digest(token), user_id=user.id))
+        now = utcnow()
+        db.session.add(cls(id=cls.digest(token), user_id=user.id, created_at=now, last_seen_at=now))
         return token
+
+    def expired(self, now, lifetime, idle):
+        """True once ``lifetime`` seconds passed since login or ``idle`` since last use."""
+        return (now - self.created_at).total_seconds() >= lifetime or (
+            now - self.last_seen_at
+        ).total_seconds() >= idle
+
+    def stale(self, now, idle):
+        """True when ``last_seen_at`` is old enough to be written again."""
+        every = min(self.TOUCH_SECONDS, idle / 4)
+        return (now - self.last_seen_at).total_seconds() >= every

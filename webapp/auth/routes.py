@@ -5,7 +5,6 @@ from urllib.parse import urlsplit
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -14,17 +13,19 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy.exc import IntegrityError
 
-from ..extensions import db, limiter, login_manager
+from ..extensions import db, login_manager
 from ..validators import address_key, has_control_characters
-from . import first_run
-from .forms import LoginForm, SetupForm
-from .models import LoginSession, User, dummy_password_check
+from . import first_run, throttle
+from .forms import EMAIL_TAKEN, LoginForm, SetupForm
+from .models import LoginSession, User, dummy_password_check, password_matches
 from .signals import announce
 
 bp = Blueprint("auth", __name__)
 
 BAD_LOGIN = "Email or password is incorrect."
+BUSY_RETRY_AFTER = 5  # seconds, when every password-check slot is taken
 
 
 def safe_next(target):
@@ -44,17 +45,27 @@ def _to_login():
     return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
 
 
-def _login_limit():
-    return current_app.config["LOGIN_RATE_LIMIT"]
+def _verify(email, password):
+    """The active user with ``email`` and ``password``, or None; one password check either way.
 
-
-def _account_key():
-    return "account:" + address_key(request.form.get("email"))[:254]
+    Raises ``throttle.PasswordChecksBusy`` when no password-check slot frees up in time.
+    """
+    account = db.session.execute(
+        db.select(User.id, User.password_hash, User.active).where(User.email == email)
+    ).first()
+    # End the read first: on SQLite a POST's transaction holds the write lock, which no
+    # one should wait on while argon2 runs.
+    db.session.commit()
+    with throttle.password_check_slot():
+        if account is None:
+            dummy_password_check(password)
+            return None, False
+        matches = password_matches(account.password_hash, password)
+    return (db.session.get(User, account.id) if matches and account.active else None), True
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"], scope="login-ip")
-@limiter.limit(_login_limit, methods=["POST"], key_func=_account_key, scope="login-account")
+@throttle.limit_failures
 def login():
     """Log in with email and password."""
     next_path = safe_next(request.args.get("next"))
@@ -63,10 +74,13 @@ def login():
     form = LoginForm()
     if form.validate_on_submit():
         email = address_key(form.email.data)
-        user = db.session.scalar(db.select(User).where(User.email == email))
-        if user is None:
-            dummy_password_check(form.password.data)
-        if user is not None and user.check_password(form.password.data) and user.is_active:
+        throttle.slow_down(email)
+        try:
+            user, known = _verify(email, form.password.data)
+        except throttle.PasswordChecksBusy:
+            retry = {"Retry-After": str(BUSY_RETRY_AFTER)}
+            return render_template("auth/busy.html", retry_after=BUSY_RETRY_AFTER), 503, retry
+        if user is not None:
             session.clear()  # no value from before the login survives it
             token = LoginSession.start(user)
             announce("auth.login", target=user.email, actor=user)
@@ -74,6 +88,7 @@ def login():
             login_user(user)
             session["sid"] = token
             return redirect(next_path or url_for("auth.home"))
+        throttle.record_failure(email, known)
         announce("auth.login_failed", target=email, actor="anonymous")
         db.session.commit()
         form.password.errors.append(BAD_LOGIN)
@@ -115,10 +130,18 @@ def setup():
         user = User(email=form.email.data, name=form.name.data or "", role="admin")
         user.set_password(form.password.data)
         db.session.add(user)
-        db.session.flush()
-        announce("auth.setup", target=user.email, changes={"role": [None, "admin"]}, actor=user)
-        db.session.commit()
-        first_run.discard_token()
-        flash("Administrator created. Log in to continue.", "success")
-        return redirect(url_for("auth.login"))
-    return render_template("auth/setup.html", form=form, token=token)
+        try:
+            db.session.flush()
+        except IntegrityError:  # the same email was taken since the form checked it
+            db.session.rollback()
+            form.email.errors.append(EMAIL_TAKEN)
+        else:
+            changes = {"role": [None, "admin"]}
+            announce("auth.setup", target=user.email, changes=changes, actor=user)
+            db.session.commit()
+            first_run.discard_token()
+            flash("Administrator created. Log in to continue.", "success")
+            return redirect(url_for("auth.login"))
+    # A refused submission is a 400 whose page names the fields to correct.
+    status = 400 if request.method == "POST" else 200
+    return render_template("auth/setup.html", form=form, token=token), status

@@ -8,6 +8,12 @@ _signals = Namespace()
 #: the change; a receiver that raises aborts the change.
 account_event = _signals.signal("account-event")
 
+#: Sent with ``email``, ``addresses`` and ``minutes`` when one account has drawn failed
+#: logins from many addresses, once per window, inside the failed login's transaction.
+#: The notifier connects to it to alert the ``resource-alerts`` audience (auth sits above
+#: the notifier and cannot call it).
+login_attack = _signals.signal("login-attack")
+
 
 def announce(action, target="", changes=None, actor=None):
     """Announce an account or security event to every receiver (the audit log)."""

@@ -10,7 +10,7 @@ from . import cli, routes
 from .diagnosis import conversation
 from .encryption import UndecryptableSecret
 from .hints import explain
-from .message import build_message
+from .message import build_message, message_without_recipient
 from .models import PasswordNotBound, load_settings
 from .replies import StepFailed
 from .service import hold_delivery, session_params
@@ -20,6 +20,7 @@ __all__ = [
     "StepFailed",
     "add_status_line",
     "build_message",
+    "message_without_recipient",
     "explain",
     "hold_delivery",
     "load_settings",

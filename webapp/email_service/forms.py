@@ -7,7 +7,6 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     HiddenField,
-    IntegerField,
     PasswordField,
     RadioField,
     SelectField,
@@ -24,7 +23,13 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from ..validators import OneEmailAddress, PlainText, has_control_characters, strip_filter
+from ..validators import (
+    OneEmailAddress,
+    PlainText,
+    WholeNumberField,
+    has_control_characters,
+    strip_filter,
+)
 from . import presets
 from .diagnosis import security_warning
 from .models import Security
@@ -77,7 +82,7 @@ class EmailSettingsForm(FlaskForm):
         [DataRequired("Enter the mail server's name."), Length(max=253), validate_host],
         filters=[strip_filter],
     )
-    smtp_port = IntegerField(
+    smtp_port = WholeNumberField(
         "Port", [InputRequired("Enter a port from 1 to 65535."), NumberRange(1, 65535)]
     )
     security = RadioField("Security protocol", choices=SECURITY_CHOICES, default=Security.SSL.value)
@@ -98,7 +103,7 @@ class EmailSettingsForm(FlaskForm):
     )
     sender_name = StringField(
         "Sender name",
-        [Length(max=100), PlainText(forbid_encoded_words=True)],
+        [Length(max=100), PlainText(forbid_encoded_words=True, name=True)],
         filters=[strip_filter],
     )
     test_email = StringField(
@@ -106,11 +111,11 @@ class EmailSettingsForm(FlaskForm):
     )
     enabled = BooleanField("Enable the Email Service")
     # Left out of a submission, these keep their stored values.
-    max_connections = IntegerField(
+    max_connections = WholeNumberField(
         "Parallel sessions",
         [Optional(), NumberRange(1, 20, "Enter how many sessions, from 1 to 20.")],
     )
-    max_per_minute = IntegerField(
+    max_per_minute = WholeNumberField(
         "Messages per minute",
         [Optional(), NumberRange(0, 100_000, "Enter 0 (no limit) to 100000.")],
     )

@@ -3,24 +3,40 @@
 from ..audit import register_actions
 from ..auth import add_member_link, add_settings_section
 from ..email_service import add_status_line
-from ..health import add_health_check
-from . import api, cli, routes_admin, routes_subscriptions
+from ..health import add_health_check, add_health_token_check
+from . import (
+    api,
+    api_topics,
+    cli,
+    routes_admin,
+    routes_subscriptions,
+    routes_topics,
+    routes_unsubscribe,
+    tokens,
+)
 from .embedded import start_embedded_worker
+from .login_alerts import connect_login_alerts
 from .status import delivery_status_line, worker_health
 
 
 def register(app):
     """Add the notifier's pages, API, CLI and health line."""
+    connect_login_alerts()
+    assert api_topics.bp is api.bp  # the topic routes are part of the API blueprint
     app.register_blueprint(api.bp)
     app.cli.add_command(cli.notifier_group)
     app.cli.add_command(cli.token_group)
     app.register_blueprint(routes_admin.bp)
     app.register_blueprint(routes_subscriptions.bp)
+    app.register_blueprint(routes_topics.bp)
+    app.register_blueprint(routes_unsubscribe.bp)
     sections = (
         ("Delivery log", "notifier_admin.delivery_log", "notifier_admin.delivery_",
          "Every notification sent, retried or given up on; resend dead ones."),
         ("API tokens", "notifier_admin.token_list", "notifier_admin.token_",
          "Bearer tokens for the platform's notification API."),
+        ("Topics", "topics_admin.topic_list", "topics_admin.",
+         "The topic catalogue: what the platform emails about, and who may see each topic."),
         ("Subscriptions", "subscriptions.admin_list", "subscriptions.admin_",
          "Who receives which topic; add or remove subscriptions for any user."),
         ("Resource alerts", "notifier_admin.resource_alerts", "notifier_admin.resource_",
@@ -32,6 +48,7 @@ def register(app):
         app, "My subscriptions", "subscriptions.mine", "Cards, pages and tasks you get email about."
     )
     add_health_check(app, "worker", worker_health)
+    add_health_token_check(app, tokens.live_token)  # an API token may read /healthz details
     if app.config["NOTIFIER_EMBEDDED"]:
         start_embedded_worker(app)
     add_status_line(app, delivery_status_line)
@@ -40,7 +57,10 @@ def register(app):
         (
             "delivery.resent",
             "resource_thresholds.updated",
+            "subscription.unsubscribed",
             "subscription.updated",
+            "topic.registered",
+            "topic.updated",
             "token.created",
             "token.revoked",
         ),

@@ -1,30 +1,70 @@
 """The notification API: queue a notification, read its delivery status (bearer token)."""
 
 from flask import Blueprint, current_app, g, jsonify, request
+from limits import parse
 from sqlalchemy.exc import IntegrityError
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..extensions import csrf, db, limiter
 from ..timeutil import utcnow
-from .api_schema import validate_notification
+from .api_messages import ERRORS
+from .api_schema import parse_notification
+from .attachments import total_too_large
 from .models import Delivery, Notification
 from .outbox import enqueue, find_by_key, recipient_count
 from .tokens import find_token
+from .topics import find_topic
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)  # bearer tokens, not cookies: nothing for a cross-site form to ride on
+
+
+# Guessing tokens: an address that presents this many unknown tokens waits a minute.
+UNKNOWN_TOKEN_BUDGET = parse("20 per minute")
 
 
 def _error(status, message, **extra):
     return jsonify({"error": message, **extra}), status
 
 
+def field_errors(errors, status=400):
+    """The API's answer to bad input: ``{"errors": {field: message}}``."""
+    return jsonify({"errors": errors}), status
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def too_large(_error):
+    """413 in the API's own shape, for a body past ``API_MAX_BODY`` (chunked ones too)."""
+    limit = current_app.config["API_MAX_BODY"] // (1024 * 1024)
+    return field_errors({"body": ERRORS["too_large"].format(limit=limit)}, 413)
+
+
+def read_body():
+    """The request body; 413 past ``API_MAX_BODY``.
+
+    A chunked body has no Content-Length: Werkzeug stops reading at the limit without
+    saying so, so a body that fills the limit is taken as one that went past it.
+    """
+    raw = request.get_data(cache=True)
+    if len(raw) >= request.max_content_length:
+        raise RequestEntityTooLarge()
+    return raw
+
+
 @bp.before_request
 def authenticate():
-    """401 without a valid token, 403 with a revoked one."""
+    """401 without a valid token, 403 with a revoked one, 429 after many unknown ones."""
+    # Every body is capped, chunked ones included: Werkzeug stops reading past the limit.
+    request.max_content_length = current_app.config["API_MAX_BODY"]
     header = request.headers.get("Authorization", "")
     scheme, _, presented = header.partition(" ")
     token = find_token(presented.strip()) if scheme.lower() == "bearer" else None
     if token is None:
+        address = request.remote_addr or ""
+        if limiter.enabled and not limiter.limiter.hit(
+            UNKNOWN_TOKEN_BUDGET, "unknown-token", address
+        ):
+            return _error(429, "Too many unknown API tokens from this address; wait a minute.")
         response = _error(401, "Send a valid API token: Authorization: Bearer <token>.")
         response[0].headers["WWW-Authenticate"] = 'Bearer realm="notifier"'
         return response
@@ -48,36 +88,52 @@ def _accepted(notification, status=202):
 @limiter.limit("6000 per minute", key_func=_token_key)
 def create_notification():
     """Queue a notification: 202 with its id and recipient count; 400 naming bad fields."""
-    limit = current_app.config["API_MAX_BODY"]
-    if (request.content_length or 0) > limit or len(request.get_data(cache=True)) > limit:
-        return jsonify({"errors": {"body": f"The body is larger than {limit // 1024} KB."}}), 400
-    errors, clean = validate_notification(request.get_json(silent=True))
+    if not request.is_json:
+        return field_errors({"body": ERRORS["body"]})
+    errors, body = parse_notification(read_body())
     if errors:
-        return jsonify({"errors": errors}), 400
+        return field_errors(errors)
+    too_large_files = total_too_large(body.attachments)
+    if too_large_files:
+        return field_errors({"attachments": too_large_files}, 413)
+    if body.topic and find_topic(body.topic) is None:
+        return field_errors({"topic": ERRORS["unregistered"].format(topic=body.topic)})
     token = g.api_token
-    if clean["idempotency_key"]:
-        existing = find_by_key(clean["idempotency_key"])
+    key = body.idempotency_key
+    if key:
+        existing = find_by_key(key)
         if existing is not None:
             return _accepted(existing)
     token.last_used_at = utcnow()
+    values = body.model_dump(exclude={"attachments"})
+    values["to"] = values["to"] or ()
     try:
-        notification, _ = enqueue(created_by=f"token:{token.name}", **clean)
+        notification, _ = enqueue(
+            created_by=_creator(token),
+            attachments=[upload.stored() for upload in body.attachments],
+            **values,
+        )
         db.session.commit()
     except IntegrityError:
         # The same key arrived twice at once: the other request won; answer with its id.
         db.session.rollback()
-        existing = find_by_key(clean["idempotency_key"]) if clean["idempotency_key"] else None
+        existing = find_by_key(key) if key else None
         if existing is None:
             raise
         return _accepted(existing)
     return _accepted(notification)
 
 
+def _creator(token):
+    return f"token:{token.name}"
+
+
 @bp.route("/notifications/<notification_id>", methods=["GET"])
 def notification_status(notification_id):
     """A notification's status per recipient."""
     notification = db.session.get(Notification, notification_id[:32])
-    if notification is None:
+    # A token reads only what it queued: another token's notification looks missing.
+    if notification is None or notification.created_by != _creator(g.api_token):
         return _error(404, "No notification with this id.")
     deliveries = db.session.scalars(
         db.select(Delivery).where(Delivery.notification_id == notification.id).order_by(Delivery.id)
@@ -103,6 +159,10 @@ def notification_status(notification_id):
                     "sent_at": d.sent_at.isoformat() + "Z" if d.sent_at else None,
                 }
                 for d in deliveries
+            ],
+            "attachments": [
+                {"filename": a.filename, "content_type": a.content_type, "size": a.size}
+                for a in notification.attachments
             ],
         }
     )

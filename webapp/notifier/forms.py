@@ -1,7 +1,7 @@
 """Forms of the notifier's admin pages: filters, API tokens, resource alert thresholds."""
 
 from flask_wtf import FlaskForm
-from wtforms import FloatField, IntegerField, SelectField, StringField, SubmitField
+from wtforms import FloatField, SelectField, StringField, SubmitField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import (
     DataRequired,
@@ -13,7 +13,7 @@ from wtforms.validators import (
 )
 
 from ..listing import DateRangeFilterForm
-from ..validators import PlainText, strip_filter
+from ..validators import PlainText, WholeNumberField, strip_filter
 from .models import KINDS, STATUSES
 from .tokens import check_name
 
@@ -96,7 +96,7 @@ class ThresholdsForm(FlaskForm):
         1,
         1440,
         "1 to 1440. A metric that alerted stays quiet this long, even if it crosses again.",
-        field=IntegerField,
+        field=WholeNumberField,
     )
     submit = SubmitField("Save thresholds")
 

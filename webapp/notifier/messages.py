@@ -1,9 +1,22 @@
-"""Outgoing notification messages: the kind's templates, stable Message-IDs, BASE_URL links."""
+"""Outgoing notification messages: built once per notification, finished per recipient.
+
+A message with a 2 MB file goes to a thousand recipients, so the templates, the MIME tree
+and the encoded files are made once. Each recipient then gets only what is theirs: the To,
+Message-ID and List-Unsubscribe headers, written as whole header lines, and the one body
+line that carries their unsubscribe link, encoded on its own. Nothing is found by searching
+the finished message for a stand-in, so no subject or body text can take another header's
+place.
+"""
+
+import binascii
+import secrets
 
 from flask import current_app, render_template
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
-from ..email_service import build_message
+from ..email_service import message_without_recipient
+from ..validators import has_control_characters
+from .unsubscribe import link_maker
 
 SUBJECT_PREFIX = {
     "subscription": "",
@@ -11,62 +24,114 @@ SUBJECT_PREFIX = {
     "task_failure": "[Task failed] ",
     "resource_alert": "[Server] ",
 }
+ONE_CLICK = b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
 
 
-def render_bodies(notification):
-    """Text and HTML bodies for a notification (the same for every recipient)."""
+def _qp(text):
+    """``text`` as quoted-printable UTF-8 with CRLF line ends (lines encode independently)."""
+    data = text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
+    return binascii.b2a_qp(data, istext=True)
+
+
+def _header_line(name, value):
+    # The values are ours (addresses validated at queueing, ids and links we made), but a
+    # header line is only ever written from printable ASCII without spaces.
+    if not value.isascii() or " " in value or has_control_characters(value):
+        raise ValueError(f"{name} holds characters a header line cannot carry")
+    return f"{name}: {value}\r\n".encode("ascii")
+
+
+class _Body:
+    """A rendered body split around the line holding the unsubscribe stand-in."""
+
+    def __init__(self, text, mark):
+        text = text if text.endswith("\n") else text + "\n"  # the boundary starts a line
+        start = text.index(mark)
+        line_start = text.rfind("\n", 0, start) + 1
+        line_end = text.index("\n", start) + 1
+        self.before, self.after = _qp(text[:line_start]), _qp(text[line_end:])
+        self.line, self.mark = text[line_start:line_end], mark
+
+    def encoded(self, snippet):
+        """The quoted-printable body with ``snippet`` in place of the stand-in."""
+        return self.before + _qp(self.line.replace(self.mark, snippet)) + self.after
+
+
+def _context(notification, mark):
     base_url = current_app.config["BASE_URL"]
-    context = {
+    files = [a for a in notification.attachments if not a.inline]
+    html = notification.html or ""
+    return {
         "notification": notification,
         "data": notification.data or {},
         # HTML comes from the platform's own services (holders of an API token), as the
         # report renderer's output; it is mail content, never served in our pages.
-        "html_body": Markup(notification.html) if notification.html else None,  # noqa: S704
+        "html_body": Markup(html) if html else None,  # noqa: S704
         "base_url": base_url,
         "manage_url": f"{base_url}/account/subscriptions",
+        "unsubscribe_line": mark,
+        "files": files,
+        # Inline images the platform's HTML does not show itself are shown after it.
+        "images": [
+            a for a in notification.attachments if a.inline and f"cid:{a.content_id}" not in html
+        ],
     }
-    kind = notification.kind
-    return (
-        render_template(f"mail/{kind}.txt", **context),
-        render_template(f"mail/{kind}.html", **context),
-    )
 
 
-# Stand-ins replaced per recipient: building a MIME message costs ~2 ms, a replace ~2 µs.
-TO_MARK = b"to.placeholder@recipient.invalid"
-ID_MARK = b"<id.placeholder@message.invalid>"
+class NotificationMessage:
+    """A notification's message for any recipient; ``for_recipient`` needs no app context,
+    so the session threads build each message just before sending it."""
 
-
-def message_template(settings, notification, bodies):
-    """The message of a notification with stand-ins for To and Message-ID."""
-    return _build(settings, notification, bodies, TO_MARK.decode(), ID_MARK.decode())
-
-
-def personalize(template, settings, notification, bodies, recipient, message_id):
-    """The bytes for one recipient; its Message-ID is the one stored at queueing."""
-    if recipient.isascii():
-        # Headers come first, so the first occurrence of each stand-in is the header's.
-        return template.replace(TO_MARK, recipient.encode(), 1).replace(
-            ID_MARK, message_id.encode(), 1
+    def __init__(self, settings, notification):
+        mark, url_mark = f"x{secrets.token_hex(16)}", f"u{secrets.token_hex(16)}"
+        context = _context(notification, mark)
+        kind = notification.kind
+        text = render_template(f"mail/{kind}.txt", **context)
+        html = render_template(f"mail/{kind}.html", **context)
+        self.text, self.html = _Body(text, mark), _Body(html, mark)
+        self.snippets = (
+            render_template("mail/_unsubscribe.txt", url=url_mark).strip(),
+            render_template("mail/_unsubscribe.html", url=url_mark).strip(),
         )
-    return _build(settings, notification, bodies, recipient, message_id)
+        self.url_mark, self.link = url_mark, link_maker()
+        text_mark, html_mark = f"t{secrets.token_hex(16)}", f"h{secrets.token_hex(16)}"
+        message = message_without_recipient(
+            sender_email=settings.sender_email,
+            sender_name=settings.sender_name,
+            subject=SUBJECT_PREFIX.get(kind, "") + notification.subject,
+            text=text_mark + "\n",
+            html=html_mark + "\n",
+            headers={"Auto-Submitted": "auto-generated", "X-Auto-Response-Suppress": "All"},
+            attachments=notification.attachments,
+        )
+        raw = message.as_bytes()
+        # The parts' payloads are the stand-ins; the encoded bodies go in their place.
+        self.head, rest = self._split(raw, text_mark)
+        self.middle, self.tail = self._split(rest, html_mark)
 
+    @staticmethod
+    def _split(raw, mark):
+        before, found, after = raw.partition(mark.encode("ascii") + b"\r\n")
+        if not found or mark.encode("ascii") in after:
+            raise ValueError("the message's body part was not where it was put")
+        return before, after
 
-def _build(settings, notification, bodies, recipient, message_id):
-    text, html = bodies
-    base_url = current_app.config["BASE_URL"]
-    message = build_message(
-        sender_email=settings.sender_email,
-        sender_name=settings.sender_name,
-        to=[recipient],
-        subject=SUBJECT_PREFIX.get(notification.kind, "") + notification.subject,
-        text=text,
-        html=html,
-        message_id=message_id,
-        headers={
-            "Auto-Submitted": "auto-generated",
-            "X-Auto-Response-Suppress": "All",
-            "List-Unsubscribe": f"<{base_url}/account/subscriptions>",
-        },
-    )
-    return message.as_bytes()
+    def for_recipient(self, recipient, message_id, user_id=None, topic=None):
+        """The bytes sent to ``recipient``; subscribers get their one-click unsubscribe link."""
+        lines = [_header_line("To", recipient), _header_line("Message-ID", message_id)]
+        text_snippet = html_snippet = ""
+        if user_id is not None and topic:
+            url = self.link(user_id, topic)
+            lines += [_header_line("List-Unsubscribe", f"<{url}>"), ONE_CLICK]
+            text_snippet = self.snippets[0].replace(self.url_mark, url)
+            html_snippet = self.snippets[1].replace(self.url_mark, str(escape(url)))
+        return b"".join(
+            [
+                *lines,
+                self.head,
+                self.text.encoded(text_snippet),
+                self.middle,
+                self.html.encoded(html_snippet),
+                self.tail,
+            ]
+        )

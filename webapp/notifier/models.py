@@ -1,4 +1,5 @@
-"""Notifier tables: subscriptions, tokens, notifications, deliveries, worker and monitor state."""
+"""Notifier tables: topics, subscriptions, tokens, notifications, attachments, deliveries,
+worker and monitor state."""
 
 from ..extensions import db
 from ..timeutil import utcnow
@@ -6,6 +7,59 @@ from ..timeutil import utcnow
 KINDS = ("subscription", "alert", "task_failure", "resource_alert")
 STATUSES = ("queued", "sending", "sent", "retrying", "held", "dead")
 SYSTEM_TOPICS = ("task-failures", "resource-alerts")
+TOPIC_KINDS = ("card", "page", "task", "system")
+
+
+class Topic(db.Model):
+    """Something the platform sends mail about, and who may see and receive it."""
+
+    __tablename__ = "topics"
+
+    name = db.Column(db.String(100), primary_key=True)
+    title = db.Column(db.String(200), nullable=False)
+    url = db.Column(db.String(500))
+    kind = db.Column(db.String(10), nullable=False)
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    updated_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+
+    audience = db.relationship(
+        "TopicAudience", cascade="all, delete-orphan", order_by="TopicAudience.id"
+    )
+
+    __table_args__ = (
+        db.CheckConstraint("kind IN ('card', 'page', 'task', 'system')", name="kind"),
+    )
+
+    @property
+    def roles(self):
+        """The roles in the audience."""
+        return [entry.role for entry in self.audience if entry.role]
+
+    @property
+    def users(self):
+        """The user emails in the audience."""
+        return [entry.email for entry in self.audience if entry.email]
+
+
+class TopicAudience(db.Model):
+    """One role or one user email allowed to see a topic; none at all means every user."""
+
+    __tablename__ = "topic_audience"
+
+    id = db.Column(db.Integer, primary_key=True)
+    topic = db.Column(
+        db.String(100),
+        db.ForeignKey("topics.name", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    )
+    role = db.Column(db.String(10))
+    email = db.Column(db.String(254))
+
+    __table_args__ = (
+        db.UniqueConstraint("topic", "role", "email"),
+        db.CheckConstraint("(role IS NULL) <> (email IS NULL)", name="one_of"),
+    )
 
 
 class Subscription(db.Model):
@@ -62,6 +116,35 @@ class Notification(db.Model):
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
 
     deliveries = db.relationship("Delivery", back_populates="notification", lazy="dynamic")
+    attachments = db.relationship(
+        "Attachment",
+        order_by="Attachment.position",
+        cascade="all, delete-orphan",
+        lazy="selectin",
+        # The bytes stay in the database until a message is built: the listings read
+        # names and sizes only.
+    )
+
+
+class Attachment(db.Model):
+    """A file or inline image of a notification, stored once for all its recipients."""
+
+    __tablename__ = "notification_attachments"
+
+    id = db.Column(db.Integer, primary_key=True)
+    notification_id = db.Column(
+        db.String(32),
+        db.ForeignKey("notifications.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    )
+    position = db.Column(db.Integer, nullable=False)
+    filename = db.Column(db.String(255), nullable=False)
+    content_type = db.Column(db.String(100), nullable=False)
+    inline = db.Column(db.Boolean, nullable=False, default=False)
+    content_id = db.Column(db.String(100))
+    size = db.Column(db.Integer, nullable=False)
+    content = db.deferred(db.Column(db.LargeBinary, nullable=False))
 
 
 class Delivery(db.Model):
@@ -86,6 +169,7 @@ class Delivery(db.Model):
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
     updated_at = db.Column(db.DateTime, nullable=False, default=utcnow)
     sent_at = db.Column(db.DateTime)
+    topic = db.Column(db.String(100))  # the topic that reached this recipient, if any
 
     notification = db.relationship("Notification", back_populates="deliveries")
 

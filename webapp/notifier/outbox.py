@@ -10,7 +10,8 @@ from sqlalchemy.sql.expression import ClauseElement
 from ..auth.models import User
 from ..extensions import db
 from ..timeutil import utcnow
-from .models import SYSTEM_TOPICS, Delivery, Notification, Subscription
+from .models import SYSTEM_TOPICS, Attachment, Delivery, Notification, Subscription
+from .topics import audience_condition
 from .wakeup import announce
 
 # Kinds that also reach a system topic, whatever topic the sender named.
@@ -21,19 +22,20 @@ def _message_domain():
     return urlsplit(current_app.config["BASE_URL"]).hostname or "localhost"
 
 
-def subscriber_condition(topics):
-    """SQL condition selecting the users who receive ``topics``: subscribers, and for
-    system topics every admin who has not opted out."""
+def subscriber_condition(topic):
+    """SQL condition selecting the users who receive ``topic``: active users in its
+    audience who subscribed, and for a system topic every admin who has not opted out."""
     chosen = select(Subscription.user_id).where(
-        Subscription.topic.in_(topics), Subscription.subscribed.is_(True)
+        Subscription.topic == topic, Subscription.subscribed.is_(True)
     )
-    conditions = [User.id.in_(chosen)]
-    for topic in set(topics) & set(SYSTEM_TOPICS):
+    receives = User.id.in_(chosen)
+    if topic in SYSTEM_TOPICS:
         opted_out = select(Subscription.user_id).where(
             Subscription.topic == topic, Subscription.subscribed.is_(False)
         )
-        conditions.append((User.role == "admin") & User.id.not_in(opted_out))
-    return User.active.is_(True) & or_(*conditions)
+        receives = or_(receives, (User.role == "admin") & User.id.not_in(opted_out))
+    # A user demoted or taken off the audience after subscribing no longer receives it.
+    return User.active.is_(True) & audience_condition(topic) & receives
 
 
 def find_by_key(idempotency_key):
@@ -76,12 +78,16 @@ def _sql(value):
     )
 
 
-def _insert_subscribers(nid, topics, now, domain):
-    """One INSERT … SELECT of a delivery per subscriber (a topic may have 10,000 of them)."""
+def _insert_subscribers(nid, topic, now, domain):
+    """One INSERT … SELECT of a delivery per subscriber (a topic may have 10,000 of them),
+    skipping users an earlier topic of the same notification already reached."""
     message_id = literal(f"<{nid}.u") + cast(User.id, String) + literal(f"@{domain}>")
-    row = delivery_row(nid, User.email, message_id, now, user_id=User.id)
+    row = delivery_row(nid, User.email, message_id, now, user_id=User.id, topic=topic)
     values = [_sql(value) for value in row.values()]
-    subscribers = select(*values).where(subscriber_condition(topics))
+    reached = select(Delivery.user_id).where(
+        Delivery.notification_id == nid, Delivery.user_id.is_not(None)
+    )
+    subscribers = select(*values).where(subscriber_condition(topic), User.id.not_in(reached))
     db.session.execute(insert(Delivery).from_select(list(row), subscribers))
 
 
@@ -106,11 +112,13 @@ def _insert_named(nid, addresses, now, domain):
         db.session.execute(insert(Delivery), rows)
 
 
-def enqueue(*, kind, subject, text, created_by, topic=None, to=(), **optional):
+def enqueue(*, kind, subject, text, created_by, topic=None, to=(), attachments=(), **optional):
     """Queue a notification in the caller's transaction; return ``(notification, recipients)``.
 
-    ``optional``: ``html``, ``data``, ``idempotency_key``. Subscribers of the topic (and
-    of the kind's system topic) come first, then the named addresses they do not cover.
+    ``optional``: ``html``, ``data``, ``idempotency_key``. ``attachments``: dicts with
+    ``filename``, ``content_type``, ``content`` (bytes), ``inline`` and ``content_id``,
+    stored once for every recipient. Subscribers of the topic (and of the kind's system
+    topic) come first, then the named addresses they do not cover.
     """
     notification = Notification(
         id=secrets.token_hex(16),
@@ -121,12 +129,16 @@ def enqueue(*, kind, subject, text, created_by, topic=None, to=(), **optional):
         created_by=created_by,
         **optional,
     )
+    for position, attachment in enumerate(attachments):
+        content = attachment["content"]
+        notification.attachments.append(
+            Attachment(position=position, size=len(content), **attachment)
+        )
     db.session.add(notification)
     db.session.flush()
     now, domain = utcnow(), _message_domain()
-    topics = [t for t in (topic, KIND_TOPICS.get(kind)) if t]
-    if topics:
-        _insert_subscribers(notification.id, topics, now, domain)
+    for reached_by in dict.fromkeys(t for t in (topic, KIND_TOPICS.get(kind)) if t):
+        _insert_subscribers(notification.id, reached_by, now, domain)
     _insert_named(notification.id, to, now, domain)
     announce()  # idle workers wake when this transaction commits
     return notification, recipient_count(notification.id)

@@ -22,8 +22,8 @@ class Job:
     """One message for one recipient, and how to reach the server."""
 
     item: object
-    raw: bytes
-    sender: str
+    build: object  # () -> bytes: built in the session's thread, so only messages in flight
+    sender: str  # are in memory, however large the batch
     params: object
 
 
@@ -144,7 +144,8 @@ class SessionPool:
 
     def _send(self, session, job):
         try:
-            session.send(job.sender, [job.item.recipient], job.raw, fresh_deadline=True)
+            raw = job.build()
+            session.send(job.sender, [job.item.recipient], raw, fresh_deadline=True)
         except StepFailed as failure:
             self.results.put(Result(job, failure=failure))
             # A broken connection or a "slow down" ends this session; a refusal does not.

@@ -19,6 +19,7 @@ from .subscription_forms import (
     TopicForm,
 )
 from .subscriptions import delete_choice, own_topics, set_subscription, system_topics
+from .topics import titles, visible_topics
 
 bp = Blueprint("subscriptions", __name__)
 
@@ -35,17 +36,25 @@ def save_choice(user, topic, subscribed, actor):
 @bp.route("/account/subscriptions", methods=["GET", "POST"])
 @login_required
 def mine():
-    """The logged-in user's topics, a form to add one, and (admins) the system topics."""
+    """The logged-in user's topics, the catalogue they may pick from, and (admins) the
+    system topics."""
     user = acting_user()
     form = TopicForm(user)
     if form.validate_on_submit():
         save_choice(user, form.topic.data, True, actor=user)
         flash(f"You are subscribed to {form.topic.data}.", "success")
         return redirect(url_for(".mine"))
+    search = request.args.get("q", "", type=str).strip()[:100]
+    topics = own_topics(user)
+    mine_names = {row.topic for row in topics}
+    catalogue = [t for t in visible_topics(user, search) if t.name not in mine_names]
     return render_template(
         "notifier/my_subscriptions.html",
         form=form,
-        topics=own_topics(user),
+        topics=topics,
+        titles=titles([row.topic for row in topics]),
+        catalogue=catalogue,
+        search=search,
         system=system_topics(user) if user.is_admin else [],
     )
 

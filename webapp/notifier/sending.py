@@ -61,7 +61,8 @@ class BatchSender:
             self.pool = None
 
     def send(self, params, sender, messages, sessions, per_minute):
-        """Send ``messages`` (``(Item, bytes)``) with up to ``sessions`` at once."""
+        """Send ``messages`` (``(Item, build)``, ``build() -> bytes``) with up to ``sessions``
+        at once."""
         self.params, self.sender = params, sender
         size = self.throttle.sessions(sessions)
         if self.pool is None:
@@ -82,8 +83,8 @@ class BatchSender:
                 # One look at the shared budget per batch: what it grants goes out now.
                 granted, wait = rate.take(per_minute, len(pending))
                 for _ in range(granted):
-                    item, raw = pending.popleft()
-                    self.pool.submit(Job(item, raw, sender, params))
+                    item, build = pending.popleft()
+                    self.pool.submit(Job(item, build, sender, params))
                 in_flight += granted
                 if pending:  # this minute's budget is spent: the rest waits for the next
                     self._give_back([item for item, _ in pending], delay=wait)

@@ -9,13 +9,10 @@ from ..auth.models import User
 from ..extensions import db
 from ..listing import FilterForm
 from ..validators import PlainText
-from .api_schema import TOPIC_RE
 from .forms import lower_filter
 from .models import SYSTEM_TOPICS, Subscription
 from .subscriptions import receives
-
-TOPIC_RULE = "lower-case letters, digits and the characters : . _ - (at most 100)"
-TOPIC_EXAMPLES = "card:42, page:sales-overview or task:nightly-etl"
+from .topics import find_topic, in_audience
 
 
 def members_refused(topic):
@@ -32,12 +29,18 @@ class SubscriptionFilterForm(FilterForm):
     )
 
 
-def check_topic(user, topic):
-    """The error for subscribing ``user`` to ``topic``, or None."""
-    if not TOPIC_RE.match(topic):
-        return f"Not a valid topic. Use {TOPIC_RULE}, such as {TOPIC_EXAMPLES}."
+def check_topic(user, topic, for_self=True):
+    """The error for subscribing ``user`` to ``topic``, or None.
+
+    A topic outside the user's audience looks, to that user, like no topic at all.
+    """
+    row = find_topic(topic)
     if topic in SYSTEM_TOPICS and not user.is_admin:
         return members_refused(topic)
+    if row is None or (for_self and not in_audience(user, row)):
+        return f"There is no topic {topic!r} you can subscribe to. Pick one from the list."
+    if not in_audience(user, row):
+        return f"{user.email} is not in the audience of {topic}: edit the topic first."
     if receives(user, topic):
         if topic in SYSTEM_TOPICS:
             return f"{user.email} already receives {topic}: administrators get it by default."
@@ -46,14 +49,9 @@ def check_topic(user, topic):
 
 
 class TopicForm(FlaskForm):
-    """A topic the logged-in user subscribes to."""
+    """A topic from the catalogue that the logged-in user subscribes to."""
 
-    topic = StringField(
-        "Topic",
-        [DataRequired(message="Enter a topic, such as card:42.")],
-        filters=[lower_filter],
-        description=f"Use {TOPIC_RULE}.",
-    )
+    topic = HiddenField("Topic", [DataRequired(message="Pick a topic from the list.")])
     submit = SubmitField("Subscribe")
 
     def __init__(self, user, *args, **kwargs):
@@ -72,9 +70,9 @@ class AdminSubscriptionForm(FlaskForm):
     user = SelectField("User", coerce=int, validate_choice=False)
     topic = StringField(
         "Topic",
-        [DataRequired(message="Enter a topic, such as card:42.")],
+        [DataRequired(message="Enter a registered topic, such as card:42.")],
         filters=[lower_filter],
-        description=f"Such as {TOPIC_EXAMPLES}.",
+        description="A topic of the catalogue whose audience includes the user.",
     )
     submit = SubmitField("Add subscription")
 
@@ -94,7 +92,7 @@ class AdminSubscriptionForm(FlaskForm):
 
     def validate_topic(self, field):
         user = self.active_users.get(self.user.data)
-        problem = check_topic(user, field.data) if user else None
+        problem = check_topic(user, field.data, for_self=False) if user else None
         if problem:
             raise ValidationError(problem)
 

@@ -45,12 +45,12 @@ def _listed(row, email):
     return {"subscriber" if row.subscribed else "opted_out": email}
 
 
-def _record(topic, before, after, actor):
-    record_event("subscription.updated", target=topic, changes=diff(before, after), actor=actor)
+def _record(topic, before, after, actor, action="subscription.updated"):
+    record_event(action, target=topic, changes=diff(before, after), actor=actor)
 
 
-def set_subscription(user, topic, subscribed, actor=None):
-    """Make ``user`` receive ``topic`` or not, recording ``subscription.updated``.
+def set_subscription(user, topic, subscribed, actor=None, action="subscription.updated"):
+    """Make ``user`` receive ``topic`` or not, recording ``action`` (``subscription.updated``).
 
     The caller has validated the change and commits. Returns False when nothing changed.
     A system topic is "in" by default for admins: opting out stores ``subscribed=False``
@@ -71,7 +71,7 @@ def set_subscription(user, topic, subscribed, actor=None):
     else:
         row.subscribed = subscribed
     db.session.flush()
-    _record(topic, before, _listed(row, user.email), actor)
+    _record(topic, before, _listed(row, user.email), actor, action)
     return True
 
 

@@ -51,6 +51,12 @@ def revoke_token(row, actor):
         )
 
 
+def live_token(plaintext):
+    """True for an API token that exists and is not revoked (``/healthz`` details)."""
+    token = find_token(plaintext)
+    return token is not None and token.revoked_at is None
+
+
 def find_token(plaintext):
     """The token row matching a presented bearer token (revoked ones included), or None."""
     if not plaintext or not plaintext.startswith(PREFIX) or len(plaintext) > 200:

@@ -7,6 +7,7 @@ import signal
 import socket
 import time
 from datetime import datetime, timedelta
+from functools import partial
 from typing import NamedTuple
 
 from sqlalchemy import and_, or_, select, update
@@ -16,7 +17,7 @@ from ..database import is_postgresql
 from ..email_service import PasswordUnusable, load_settings, session_params
 from ..extensions import db
 from ..timeutil import utcnow
-from .messages import message_template, personalize, render_bodies
+from .messages import NotificationMessage
 from .models import Delivery, WorkerHeartbeat
 from .monitor import check_resources
 from .sending import BatchSender
@@ -210,13 +211,12 @@ class Worker:
         self.sender.send(params, sender, messages, sessions, per_minute)
 
     def _messages(self, settings, deliveries):
-        """``(Item, bytes)`` per delivery; each notification is rendered and built once."""
+        """``(Item, build)`` per delivery; each notification is rendered and built once."""
         built = {}
         for d in deliveries:
             n = d.notification
             if n.id not in built:
-                bodies = render_bodies(n)
-                built[n.id] = (bodies, message_template(settings, n, bodies))
-            bodies, template = built[n.id]
-            raw = personalize(template, settings, n, bodies, d.recipient, d.message_id)
-            yield Item(d.id, d.recipient, d.attempts, d.created_at), raw
+                built[n.id] = NotificationMessage(settings, n)
+            message = built[n.id]
+            build = partial(message.for_recipient, d.recipient, d.message_id, d.user_id, d.topic)
+            yield Item(d.id, d.recipient, d.attempts, d.created_at), build
