@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from webapp import create_app
 from webapp.extensions import db
+from webapp.notifier.topics import ensure_system_topics
 
 from .helpers import (
     IN_CI,
@@ -150,6 +151,9 @@ def _empty_postgres_tables(app):
             # The replica role skips the audit table's refuse-TRUNCATE trigger, for tests only.
             conn.execute(text("SET LOCAL session_replication_role = replica"))
             conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        ensure_system_topics()  # rows the migrations seed, as SQLite's copied file has them
+        db.session.commit()
+        db.session.remove()
         db.engine.dispose()
 
 

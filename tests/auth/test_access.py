@@ -7,7 +7,13 @@ import pytest
 
 from ..helpers import csrf_token
 
-SAMPLE_ARGS = {"user_id": "1", "id": "1", "token_id": "1", "delivery_id": "1"}
+SAMPLE_ARGS = {
+    "user_id": "1",
+    "id": "1",
+    "token_id": "1",
+    "delivery_id": "1",
+    "name": "task-failures",
+}
 
 
 def admin_rules(app):

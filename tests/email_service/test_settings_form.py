@@ -156,6 +156,7 @@ def test_stale_version_is_refused(app, client, auth, admin):
         ("smtp_port", "0", "Number must be between 1 and 65535."),
         ("smtp_port", "65536", "Number must be between 1 and 65535."),
         ("smtp_port", "abc", "Not a valid integer value."),
+        ("smtp_port", "9" * 400, "Not a valid integer value."),  # once an OverflowError
         ("security", "starttls", "Not a valid choice"),
         ("sender_email", "", "Enter the address mail is sent from."),
         ("sender_email", "not-an-address", "Enter a valid email address"),
@@ -171,6 +172,8 @@ def test_stale_version_is_refused(app, client, auth, admin):
         ("sender_name", "=?UTF-8?Q?=0A?=Bcc: x@y.com", "can forge mail headers"),
         ("sender_name", "a\u2028b", "Line breaks and control characters are not allowed."),
         ("sender_name", "n" * 101, "Field cannot be longer than 100 characters."),
+        ("sender_name", "IT \u202eecivres", "Invisible characters"),  # shows as "service TI"
+        ("sender_name", "Pay\u200broll", "Invisible characters"),
         ("test_email", "two@x.com;three@y.com", "exactly one email address"),
     ],
 )

@@ -97,6 +97,18 @@ def _described(topic):
     }
 
 
+SYSTEM_TITLES = {"task-failures": "Task failures", "resource-alerts": "Server resource alerts"}
+
+
+def ensure_system_topics():
+    """Put back the system topics as migration 0008 registers them, if they are missing
+    (a database emptied table by table); the caller commits."""
+    for name, title in SYSTEM_TITLES.items():
+        if find_topic(name) is None:
+            audience = [TopicAudience(role="admin")]
+            db.session.add(Topic(name=name, title=title, kind="system", audience=audience))
+
+
 def save_topic(name, *, title, url, kind, roles, users, actor):
     """Register ``name`` or update it, recording ``topic.registered`` or ``topic.updated``.
 
