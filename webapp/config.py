@@ -123,6 +123,8 @@ SETTINGS = (
     Setting("SESSION_IDLE_TIMEOUT", 2 * 3600.0, "a login unused this long ends, e.g. 2h",
             duration),
     Setting("LOGIN_HASH_CONCURRENCY", 2, "password checks run at once per app process", int),
+    Setting("LOGIN_HASH_WAIT", 0.1,
+            "seconds a login waits for a free password check before answering 503", float),
     Setting("LOGIN_DELAY_MAX", 1.0,
             "longest slow-down, seconds, of a login to an account failing from many places",
             float),
@@ -142,8 +144,6 @@ SETTINGS = (
     Setting("LOGIN_RATE_LIMIT", "10 per minute", "failed logins per address", env=False),
     Setting("LOGIN_PAIR_RATE_LIMIT", "5 per minute; 20 per hour",
             "failed logins per account from one address", env=False),
-    Setting("LOGIN_HASH_WAIT", 1.0,
-            "seconds a login waits for a free password check before answering 503", env=False),
     # argon2id parameters (RFC 9106 second recommendation); tests may lower them.
     Setting("ARGON2_PARAMS", {"time_cost": 3, "memory_cost": 65536, "parallelism": 4},
             "password hashing cost", env=False),

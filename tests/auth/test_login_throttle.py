@@ -142,7 +142,7 @@ def test_when_every_password_check_slot_is_taken_a_login_gets_503_with_retry_aft
 ):
     app = make_app(LOGIN_HASH_CONCURRENCY=1, LOGIN_HASH_WAIT=0.01)
     add_user(app, EMAIL, PASSWORD, "admin")
-    slots = app.extensions["login_password_checks"]
+    slots = app.extensions["login_password_checks"].slots
     assert slots.acquire(blocking=False)  # a login flood holds the only slot
     try:
         busy = attempt(app, EMAIL, PASSWORD, "10.0.0.1")

@@ -1,5 +1,7 @@
 """Enterprise Settings → Users: list, create, change role, deactivate, last-admin rule."""
 
+import pytest
+
 from webapp.auth.models import User
 from webapp.extensions import db
 
@@ -96,3 +98,16 @@ def test_an_admin_can_be_demoted_when_another_remains(app, admin_client, admin):
 
 def test_unknown_user_is_404(admin_client):
     assert admin_client.get("/admin/users/9999").status_code == 404
+
+
+@pytest.mark.parametrize("name", ["Admin\u202e", "Ma\u200bx", "\u2066IT\u2069 Support"])
+def test_display_names_refuse_invisible_characters(app, admin_client, member, name):
+    # U+202E shows what follows backwards; U+200B and the isolates hide in plain sight.
+    response = post_form(
+        admin_client, f"/admin/users/{member.id}", {"name": name, "role": "member", "active": "y"}
+    )
+    assert (
+        "Invisible characters (direction marks, zero-width spaces) are not allowed."
+        in response.get_data(as_text=True)
+    )
+    assert _user(app, member.email).name == "Max Member"

@@ -44,9 +44,7 @@ def load_user(user_id):
     if login.stale(now, idle):
         with write_transaction():
             db.session.execute(
-                db.update(LoginSession)
-                .where(LoginSession.id == login.id)
-                .values(last_seen_at=now)
+                db.update(LoginSession).where(LoginSession.id == login.id).values(last_seen_at=now)
             )
     return user
 

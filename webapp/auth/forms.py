@@ -50,7 +50,9 @@ class SetupForm(NewPasswordMixin, FlaskForm):
         [DataRequired(), Length(max=254), OneEmailAddress(), _unique_email],
         filters=[strip_filter],
     )
-    name = StringField("Display name", [Length(max=100), PlainText()], filters=[strip_filter])
+    name = StringField(
+        "Display name", [Length(max=100), PlainText(name=True)], filters=[strip_filter]
+    )
     submit = SubmitField("Create administrator")
 
 
@@ -62,7 +64,9 @@ class UserCreateForm(NewPasswordMixin, FlaskForm):
         [DataRequired(), Length(max=254), OneEmailAddress(), _unique_email],
         filters=[strip_filter],
     )
-    name = StringField("Display name", [Length(max=100), PlainText()], filters=[strip_filter])
+    name = StringField(
+        "Display name", [Length(max=100), PlainText(name=True)], filters=[strip_filter]
+    )
     role = SelectField("Role", choices=ROLE_CHOICES, default="member")
     submit = SubmitField("Create user")
 
@@ -70,7 +74,9 @@ class UserCreateForm(NewPasswordMixin, FlaskForm):
 class UserEditForm(FlaskForm):
     """Name, role and active flag of an existing user."""
 
-    name = StringField("Display name", [Length(max=100), PlainText()], filters=[strip_filter])
+    name = StringField(
+        "Display name", [Length(max=100), PlainText(name=True)], filters=[strip_filter]
+    )
     role = SelectField("Role", choices=ROLE_CHOICES)
     active = BooleanField("Active (may log in)")
     submit = SubmitField("Save changes")

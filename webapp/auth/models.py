@@ -1,6 +1,5 @@
 """Users, roles and server-side login sessions."""
 
-import contextlib
 import hashlib
 import secrets
 
@@ -60,22 +59,28 @@ class User(UserMixin, db.Model):
         return password_matches(self.password_hash, password)
 
 
-def password_matches(password_hash, password):
-    """True when ``password`` matches ``password_hash`` (an argon2 hash)."""
+def password_matches(password_hash, password, hasher=None):
+    """True when ``password`` matches ``password_hash`` (an argon2 hash).
+
+    ``hasher`` (from ``password_hasher``) lets a thread without the app context check it.
+    """
     try:
-        return _hasher().verify(password_hash, password)
+        return (hasher or _hasher()).verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 
 
-def dummy_password_check(password):
-    """Spend the time of a real check, so unknown emails cannot be told apart by timing."""
-    hasher = _hasher()
+def password_hasher():
+    """The app's argon2 hasher, to hand to a thread that has no app context."""
+    return _hasher()
+
+
+def dummy_password_hash():
+    """A hash to check unknown emails against, so they take the time of a real check."""
     reference = current_app.extensions.get("dummy_password_hash")
     if reference is None:
-        reference = current_app.extensions["dummy_password_hash"] = hasher.hash("-")
-    with contextlib.suppress(VerificationError, InvalidHashError):
-        hasher.verify(reference, password)
+        reference = current_app.extensions["dummy_password_hash"] = _hasher().hash("-")
+    return reference
 
 
 class LoginSession(db.Model):

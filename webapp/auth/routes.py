@@ -19,7 +19,13 @@ from ..extensions import db, login_manager
 from ..validators import address_key, has_control_characters
 from . import first_run, throttle
 from .forms import EMAIL_TAKEN, LoginForm, SetupForm
-from .models import LoginSession, User, dummy_password_check, password_matches
+from .models import (
+    LoginSession,
+    User,
+    dummy_password_hash,
+    password_hasher,
+    password_matches,
+)
 from .signals import announce
 
 bp = Blueprint("auth", __name__)
@@ -46,21 +52,25 @@ def _to_login():
 
 
 def _verify(email, password):
-    """The active user with ``email`` and ``password``, or None; one password check either way.
+    """``(user, known)``: the active user with ``email`` and ``password`` or None, and whether
+    the email exists. Unknown emails are checked against a dummy hash, taking as long.
 
     Raises ``throttle.PasswordChecksBusy`` when no password-check slot frees up in time.
     """
-    account = db.session.execute(
-        db.select(User.id, User.password_hash, User.active).where(User.email == email)
-    ).first()
-    # End the read first: on SQLite a POST's transaction holds the write lock, which no
-    # one should wait on while argon2 runs.
-    db.session.commit()
-    with throttle.password_check_slot():
-        if account is None:
-            dummy_password_check(password)
-            return None, False
-        matches = password_matches(account.password_hash, password)
+    with throttle.password_check_slot() as run_check:
+        # Slowed down inside the slot: a flood on one account then holds at most
+        # LOGIN_HASH_CONCURRENCY server threads asleep, not all of them.
+        throttle.slow_down(email)
+        account = db.session.execute(
+            db.select(User.id, User.password_hash, User.active).where(User.email == email)
+        ).first()
+        # End the read first: on SQLite a POST's transaction holds the write lock, which no
+        # one should wait on while argon2 runs.
+        db.session.commit()
+        stored = account.password_hash if account else dummy_password_hash()
+        matches = run_check(password_matches, stored, password, password_hasher())
+    if account is None:
+        return None, False
     return (db.session.get(User, account.id) if matches and account.active else None), True
 
 
@@ -74,7 +84,6 @@ def login():
     form = LoginForm()
     if form.validate_on_submit():
         email = address_key(form.email.data)
-        throttle.slow_down(email)
         try:
             user, known = _verify(email, form.password.data)
         except throttle.PasswordChecksBusy:

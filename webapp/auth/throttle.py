@@ -2,13 +2,17 @@
 slow-down per account, the login-attack alert, and a cap on password checks at once.
 
 Only failures count, so nobody can lock an account by failing on it from elsewhere: a
-correct password from an address with no failures is never refused, only slowed down (by
-at most ``LOGIN_DELAY_MAX``) while the account keeps failing from many places. Counters
-live in the Flask-Limiter storage, shared by every app process with ``redis://``.
+correct password from an address with no failures is never throttled, only slowed down
+(by at most ``LOGIN_DELAY_MAX``) while the account keeps failing from many places. What
+a flood can still cause is a 503 with ``Retry-After`` when every password-check slot is
+taken: that is capacity, the same for every account, and it ends with the flood.
+Counters live in the Flask-Limiter storage, shared by every app process with ``redis://``.
 """
 
 import contextlib
+import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from time import sleep
 
 from flask import current_app, g, request
@@ -24,6 +28,7 @@ from .signals import announce, login_attack
 # DELAY_STEP seconds more per failure, up to LOGIN_DELAY_MAX.
 FREE_FAILURES = 10
 DELAY_STEP = 0.1
+CHECK_NICENESS = 10  # password checks yield the CPU to pages (0 = same priority)
 COUNTED = 1_000_000  # the window counters' ceiling: they count, they never refuse
 
 
@@ -92,7 +97,8 @@ def limit_failures(view):
 def slow_down(email):
     """Sleep a bounded time when ``email`` keeps failing; returns the seconds slept.
 
-    Call it before any database query: the sleep must hold no lock.
+    Call it inside a password-check slot (so sleepers hold few server threads) and before
+    any database query (so the sleep holds no lock).
     """
     if not limiter.enabled:
         return 0.0
@@ -128,23 +134,46 @@ def record_failure(email, known):
         )
 
 
+def _lower_priority():
+    # argon2's lane threads inherit this niceness: under a login flood the CPU goes to
+    # pages first, password checks get what is left (Linux; elsewhere a no-op).
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), CHECK_NICENESS)
+
+
+class PasswordChecks:
+    """At most ``size`` password checks at once, on threads of a lower CPU priority."""
+
+    def __init__(self, size):
+        self.slots = threading.BoundedSemaphore(size)
+        self.pool = ThreadPoolExecutor(
+            size, thread_name_prefix="password-check", initializer=_lower_priority
+        )
+
+    def run(self, function, *args):
+        """``function(*args)`` on a password-check thread; its result."""
+        return self.pool.submit(function, *args).result()
+
+
 def register_password_checks(app):
     """Give ``app`` its ``LOGIN_HASH_CONCURRENCY`` password-check slots."""
-    slots = max(1, app.config["LOGIN_HASH_CONCURRENCY"])
-    app.extensions["login_password_checks"] = threading.BoundedSemaphore(slots)
+    app.extensions["login_password_checks"] = PasswordChecks(
+        max(1, app.config["LOGIN_HASH_CONCURRENCY"])
+    )
 
 
 @contextlib.contextmanager
 def password_check_slot():
-    """Hold a password-check slot (argon2 costs 64 MiB and ~0.25 s of a core).
+    """Hold a password-check slot and yield the function that runs a check in it.
 
-    Waits at most ``LOGIN_HASH_WAIT`` seconds, then raises ``PasswordChecksBusy``: a flood
-    of logins gets quick refusals instead of a queue that starves every other page.
+    argon2 costs 64 MiB and ~0.2 s of CPU. Waits at most ``LOGIN_HASH_WAIT`` seconds for
+    a slot, then raises ``PasswordChecksBusy``: a flood of logins gets quick refusals
+    instead of a queue that holds every server thread and starves the pages.
     """
-    slots = current_app.extensions["login_password_checks"]
-    if not slots.acquire(timeout=current_app.config["LOGIN_HASH_WAIT"]):
+    checks = current_app.extensions["login_password_checks"]
+    if not checks.slots.acquire(timeout=current_app.config["LOGIN_HASH_WAIT"]):
         raise PasswordChecksBusy
     try:
-        yield
+        yield checks.run
     finally:
-        slots.release()
+        checks.slots.release()
