@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: run serve test lint format bench clean
+.PHONY: run serve test lint format bench clean translations
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,19 +20,35 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 
 PORT ?= 5000
 
+# Message catalogues: translations/<locale>/LC_MESSAGES/messages.po is committed, its
+# compiled .mo is not; run, serve and test compile whichever .po changed.
+CATALOGUES := $(patsubst %.po,%.mo,$(wildcard translations/*/LC_MESSAGES/messages.po))
+# The extraction keywords beside Babel's defaults (tests/i18n/test_catalogue.py uses the same).
+BABEL_KEYWORDS := -k _l -k lazy_gettext -k lazy_pgettext:1c,2
+
+translations/%.mo: translations/%.po | $(VENV)/.runtime
+	$(BIN)/pybabel compile --statistics -i $< -o $@
+
+## translations: extract every marked string into messages.pot and merge it into each
+## language's messages.po (then translate what is new or fuzzy; see the README)
+translations: $(VENV)/.runtime
+	$(BIN)/pybabel extract -F babel.cfg $(BABEL_KEYWORDS) --no-location --sort-output \
+		--project "BI Platform" -o messages.pot .
+	$(BIN)/pybabel update -i messages.pot -d translations --ignore-obsolete
+
 ## run: install, create or upgrade the database, serve on http://127.0.0.1:$(PORT) and deliver
 ## mail with a worker inside the same process (make run PORT=5001 for another port)
-run: $(VENV)/.runtime
+run: $(VENV)/.runtime $(CATALOGUES)
 	BASE_URL=$${BASE_URL:-http://127.0.0.1:$(PORT)} $(FLASK) init-db
 	BASE_URL=$${BASE_URL:-http://127.0.0.1:$(PORT)} SMTP_ALLOW_LOOPBACK=$${SMTP_ALLOW_LOOPBACK:-1} \
 		NOTIFIER_EMBEDDED=1 $(FLASK) run --host 127.0.0.1 --port $(PORT)
 
 ## serve: production-style: gunicorn (gunicorn.conf.py) plus one delivery worker
-serve: $(VENV)/.runtime
+serve: $(VENV)/.runtime $(CATALOGUES)
 	BIN=$(BIN) deploy/serve.sh
 
 ## test: lint, check formatting, run the whole suite
-test: $(VENV)/.dev
+test: $(VENV)/.dev $(CATALOGUES)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest

@@ -32,6 +32,7 @@ from webapp.extensions import db
 from webapp.notifier.models import ApiToken, Notification, Subscription
 from webapp.notifier.outbox import enqueue
 from webapp.notifier.tokens import create_token
+from webapp.notifier.topics import save_topic
 from webapp.timeutil import utcnow
 
 FANOUT_TARGET = 2.0  # seconds to queue one POST to a topic with 10,000 subscribers
@@ -79,6 +80,9 @@ def prepare(app, run_id, args):
         )
         columns = ["user_id", "topic", "subscribed", "created_at"]
         db.session.execute(insert(Subscription).from_select(columns, subscribers))
+        # A notification names a registered topic (empty audience: every user receives it).
+        save_topic(topic(run_id), title="Bench", url=None, kind="card", roles=[], users=[],
+                   actor="system")  # fmt: skip
         db.session.commit()
         return tokens, time.perf_counter() - started
 

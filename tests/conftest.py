@@ -30,7 +30,7 @@ from .loopback import OFF_LOOPBACK, loopback_only
 from .mta import MtaError, find_tools
 
 # Real SMTP servers (aiosmtpd, trustme certificates) for every test package.
-pytest_plugins = ["tests.smtp_servers", "tests.mta"]
+pytest_plugins = ["tests.smtp_servers", "tests.mta", "tests.oauth_server"]
 
 # Cheap argon2 parameters: the production ones cost 0.1 s per hash and tests hash a lot.
 FAST_HASH = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}

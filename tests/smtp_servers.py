@@ -7,6 +7,9 @@ get, and on what was never sent (no AUTH or MAIL in plain text).
 """
 
 import asyncio
+import base64
+import binascii
+import json
 import queue
 import socket
 import ssl
@@ -17,12 +20,16 @@ from dataclasses import dataclass
 import pytest
 import trustme
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, LoginPassword
 
 HOST = "127.0.0.1"
 LOGIN = "reports@example.com"
 PASSWORD = "right-password-1"
 MODES = ("plain", "ssl", "starttls")
+# What Gmail sends (base64) after a refused XOAUTH2 token; the client answers with an empty line.
+XOAUTH2_CHALLENGE = {"status": "401", "schemes": "bearer", "scope": "https://mail.google.com/"}
+# Exchange Online's refusal of a token (also what a mailbox with SMTP AUTH disabled gets).
+XOAUTH2_REFUSED = "535 5.7.3 Authentication unsuccessful"
 
 
 def free_port():
@@ -104,6 +111,37 @@ class _Recorder:
         )
         return "250 2.0.0 OK: queued"
 
+    async def auth_XOAUTH2(self, server, args):
+        """SASL XOAUTH2: ``user=<mailbox>^Aauth=Bearer <token>^A^A``, token checked by OAuth."""
+        if len(args) == 2:
+            try:
+                blob = base64.b64decode(args[1], validate=True)
+            except binascii.Error:
+                await server.push("501 5.5.2 Can't decode base64")
+                return AuthResult(success=False, handled=True)
+        else:
+            blob = await server.challenge_auth("")
+            if blob is MISSING:  # aiosmtpd has answered already
+                return AuthResult(success=False, handled=True)
+        fields = dict(
+            part.partition("=")[::2] for part in blob.decode("utf-8", "replace").split("\x01")
+        )
+        scheme, _, token = fields.get("auth", "").partition(" ")
+        known = self.server
+        user = fields.get("user", "")
+        known.commands.append("AUTH")
+        known.auth_attempts.append(user)
+        if known.auth_reply:
+            return AuthResult(success=False, handled=False, message=known.auth_reply)
+        mailbox = known.oauth.valid_access_token(token) if scheme.lower() == "bearer" else None
+        if mailbox and mailbox.lower() == user.lower():
+            return AuthResult(success=True, auth_data=user)
+        # Refused: a 334 with the error as base64 JSON, the client's empty line, then 535.
+        answer = await server.challenge_auth(json.dumps(XOAUTH2_CHALLENGE, separators=(",", ":")))
+        if answer is MISSING:
+            return AuthResult(success=False, handled=True)
+        return AuthResult(success=False, handled=False, message=XOAUTH2_REFUSED)
+
 
 class _CountingSMTP(SMTP):
     """aiosmtpd's SMTP, counting open sessions and marking those over the server's limit."""
@@ -143,6 +181,10 @@ class SmtpServer:
     MAIL and one is accepted: ``login``/``password``. Set ``auth_reply``, ``mail_reply``,
     ``rcpt_reply`` or ``data_reply`` to a reply such as ``"550 5.1.1 no such user"`` or
     ``"451 4.3.0 try later"`` to refuse at that step; ``None`` accepts again.
+
+    With ``oauth`` (an ``OAuthServer`` from ``tests/oauth_server.py``) AUTH is required and
+    XOAUTH2 is offered beside PLAIN and LOGIN: a bearer token is accepted when the OAuth server
+    says it is valid for the mailbox named in ``user=``.
     """
 
     def __init__(
@@ -154,12 +196,14 @@ class SmtpServer:
         login=LOGIN,
         password=PASSWORD,
         port=None,
+        oauth=None,
     ):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
         if mode != "plain" and tls_context is None:
             raise ValueError(f"mode {mode!r} needs a tls_context")
-        self.mode, self.auth, self.tls_context = mode, auth, tls_context
+        self.mode, self.auth, self.tls_context = mode, auth or oauth is not None, tls_context
+        self.oauth = oauth
         self.login, self.password = login, password
         self.host, self.port = HOST, port or free_port()
         self.messages = []  # Received, in order
@@ -201,6 +245,8 @@ class SmtpServer:
             kwargs.update(authenticator=self._authenticate, auth_required=True)
             # Implicit TLS does not count as TLS for aiosmtpd; plain servers offer AUTH too.
             kwargs["auth_require_tls"] = self.mode == "starttls"
+        if self.oauth is None:
+            kwargs["auth_exclude_mechanism"] = ["XOAUTH2"]
         return _SessionCountingController(
             self,
             _Recorder(self),
@@ -235,7 +281,8 @@ class SmtpServer:
         return self.start()
 
     def __repr__(self):
-        return f"<SmtpServer {self.mode} {self.host}:{self.port} auth={self.auth}>"
+        oauth = " oauth" if self.oauth is not None else ""
+        return f"<SmtpServer {self.mode} {self.host}:{self.port} auth={self.auth}{oauth}>"
 
 
 class _Listener:

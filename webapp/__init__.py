@@ -6,7 +6,7 @@ import os
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import audit, auth, database, email_service, health, notifier, pages
+from . import audit, auth, database, email_service, health, i18n, notifier, pages
 from . import config as configuration
 from .extensions import bootstrap, csrf, limiter, login_manager
 
@@ -43,6 +43,7 @@ def register_extensions(app):
     csrf.init_app(app)
     limiter.init_app(app)
     bootstrap.init_app(app)
+    i18n.register(app)  # Flask-Babel: languages, time zones
 
 
 def register_features(app):

@@ -6,6 +6,7 @@ secrets without a value are generated once into the instance folder (mode 0600).
 
 import os
 import secrets
+import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -62,6 +63,27 @@ def url(text):
     return text.strip().rstrip("/")
 
 
+# The UI languages with a catalogue in translations/ (English is the source language).
+LOCALES = ("en", "zh_CN")
+
+
+def locale_code(text):
+    """One of ``LOCALES``; ``zh-CN`` is read as ``zh_CN``."""
+    value = text.strip().replace("-", "_")
+    for code in LOCALES:
+        if value.lower() == code.lower():
+            return code
+    raise ValueError(f"expected one of {', '.join(LOCALES)}")
+
+
+def time_zone(text):
+    """An IANA time zone name known to this machine, such as ``Asia/Shanghai``."""
+    value = text.strip()
+    if value not in zoneinfo.available_timezones():
+        raise ValueError("expected an IANA time zone name such as UTC or Asia/Shanghai")
+    return value
+
+
 @dataclass(frozen=True)
 class Setting:
     """One configuration key: read from the environment when ``env``, else fixed."""
@@ -100,6 +122,18 @@ SETTINGS = (
             "name sent in EHLO (default: the FQDN when dotted, else [local address])",
             optional_text),
     Setting("BASE_URL", "http://127.0.0.1:5000", "absolute links in outgoing mail", url),
+    Setting("OAUTH_MICROSOFT_AUTHORITY", "https://login.microsoftonline.com",
+            "Microsoft identity platform host; the tenant is appended", url),
+    Setting("OAUTH_GOOGLE_AUTH_URL", "https://accounts.google.com/o/oauth2/v2/auth",
+            "Google's authorization endpoint", url),
+    Setting("OAUTH_GOOGLE_TOKEN_URL", "https://oauth2.googleapis.com/token",
+            "Google's token endpoint", url),
+    Setting("DEFAULT_LOCALE", "en",
+            "UI language when the user has none and the browser says nothing (en, zh_CN)",
+            locale_code),
+    Setting("DEFAULT_TIMEZONE", "UTC",
+            "time zone of the pages when the user has chosen none, e.g. Asia/Shanghai",
+            time_zone),
     Setting("RATELIMIT_STORAGE_URI", "memory://", "Flask-Limiter storage"),
     Setting("TRUSTED_PROXIES", 0, "reverse proxies whose X-Forwarded-* headers count", int),
     Setting("NOTIFIER_BATCH_SIZE", 50, "deliveries a worker claims at once", int),
@@ -140,6 +174,9 @@ SETTINGS = (
     Setting("PERMANENT_SESSION_LIFETIME", 12 * 3600, "seconds a login lasts", env=False),
     Setting("WTF_CSRF_TIME_LIMIT", 8 * 3600, "seconds a form's CSRF token lasts", env=False),
     Setting("BOOTSTRAP_SERVE_LOCAL", True, "Bootstrap from this server, no CDN", env=False),
+    # Relative to the package: the catalogues sit beside templates/, outside webapp/.
+    Setting("BABEL_TRANSLATION_DIRECTORIES", "../translations",
+            "folder of the compiled message catalogues", env=False),
     Setting("BOOTSTRAP_BOOTSWATCH_THEME", None, "Bootstrap's own theme", env=False),
     Setting("LOGIN_RATE_LIMIT", "10 per minute", "failed logins per address", env=False),
     Setting("LOGIN_PAIR_RATE_LIMIT", "5 per minute; 20 per hour",

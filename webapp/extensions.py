@@ -1,5 +1,6 @@
 """Extension objects, created once here and bound to the app with ``init_app``."""
 
+from flask_babel import Babel
 from flask_bootstrap import Bootstrap5
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -24,3 +25,4 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address)
 bootstrap = Bootstrap5()
+babel = Babel()

@@ -1,13 +1,16 @@
 """Filtered, paginated admin lists: the filter form bases, the page number, a date range."""
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 
 from flask import request
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateField
 from wtforms.validators import Optional, ValidationError
 
 from .extensions import db
+from .i18n import day_start_utc, time_zone_name
 
 # A range ends before "until + 1 day", so 9999-12-31 would overflow; years before 2000 are typos.
 EARLIEST, LATEST = date(2000, 1, 1), date(9998, 12, 31)
@@ -16,7 +19,9 @@ EARLIEST, LATEST = date(2000, 1, 1), date(9998, 12, 31)
 def plausible_date(form, field):
     """Refuse a date outside ``EARLIEST``..``LATEST``."""
     if field.data is not None and not EARLIEST <= field.data <= LATEST:
-        raise ValidationError(f"Enter a date between {EARLIEST} and {LATEST}.")
+        raise ValidationError(
+            gettext("Enter a date between %(first)s and %(last)s.", first=EARLIEST, last=LATEST)
+        )
 
 
 class FilterForm(FlaskForm):
@@ -35,14 +40,21 @@ class FilterForm(FlaskForm):
 
 
 class DateRangeFilterForm(FilterForm):
-    """A filter form with a UTC date range; the end may not come before the start."""
+    """A filter form with a range of dates in the user's time zone (named in the labels);
+    the end may not come before the start."""
 
-    since = DateField("From (UTC)", [Optional(), plausible_date])
-    until = DateField("To (UTC)", [Optional(), plausible_date])
+    since = DateField(_l("From"), [Optional(), plausible_date])
+    until = DateField(_l("To"), [Optional(), plausible_date])
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        zone = time_zone_name()
+        self.since.label.text = gettext("From (%(zone)s)", zone=zone)
+        self.until.label.text = gettext("To (%(zone)s)", zone=zone)
 
     def validate_until(self, field):
         if field.data and self.since.data and field.data < self.since.data:
-            raise ValidationError("The end date is before the start date.")
+            raise ValidationError(gettext("The end date is before the start date."))
 
 
 def page_number():
@@ -58,9 +70,10 @@ def paginate(query, per_page=50):
 
 
 def within_dates(query, column, since, until):
-    """``query`` limited to ``since`` ≤ column < the day after ``until`` (UTC dates)."""
+    """``query`` limited to the start of ``since`` ≤ column < the start of the day after
+    ``until``, both dates in the user's time zone (the column holds naive UTC)."""
     if since:
-        query = query.where(column >= datetime.combine(since, time()))
+        query = query.where(column >= day_start_utc(since))
     if until:
-        query = query.where(column < datetime.combine(until + timedelta(days=1), time()))
+        query = query.where(column < day_start_utc(until + timedelta(days=1)))
     return query

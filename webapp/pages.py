@@ -5,6 +5,8 @@ import secrets
 
 from flask import jsonify, render_template, request
 from flask.sessions import SecureCookieSessionInterface
+from flask_babel import force_locale
+from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -19,14 +21,16 @@ CSP = (
 )
 HSTS = "max-age=31536000; includeSubDomains"  # one year
 TITLES = {
-    400: "Bad request",
-    401: "Not logged in",
-    403: "Access denied",
-    404: "Page not found",
-    405: "Method not allowed",
-    429: "Too many attempts",
-    500: "Something went wrong",
+    400: _l("Bad request"),
+    401: _l("Not logged in"),
+    403: _l("Access denied"),
+    404: _l("Page not found"),
+    405: _l("Method not allowed"),
+    429: _l("Too many attempts"),
+    500: _l("Something went wrong"),
 }
+FORM_EXPIRED = _l("The form expired or was sent from elsewhere. Reload the page and try again.")
+TOO_MANY = _l("Too many attempts in a short time. Wait a minute, then try again.")
 
 
 class SessionInterface(SecureCookieSessionInterface):
@@ -37,9 +41,11 @@ class SessionInterface(SecureCookieSessionInterface):
 
 
 def _render_error(code, message=None, reference=None):
-    title = TITLES.get(code, "Error")
+    title = TITLES.get(code, _l("Error"))
     if wants_json():
-        body = {"error": title, "message": message or title}
+        # JSON answers are read by programs: they stay English whatever the request's language.
+        with force_locale("en"):
+            body = {"error": str(title), "message": str(message or title)}
         if reference:
             body["reference"] = reference
         return jsonify(body), code
@@ -52,13 +58,9 @@ def _render_error(code, message=None, reference=None):
 def handle_http_error(exc):
     """Render an HTTP error with the site's layout (or JSON for API clients)."""
     if isinstance(exc, CSRFError):
-        return _render_error(
-            400, "The form expired or was sent from elsewhere. Reload the page and try again."
-        )
+        return _render_error(400, FORM_EXPIRED)
     if exc.code == 429:
-        return _render_error(
-            429, "Too many attempts in a short time. Wait a minute, then try again."
-        )
+        return _render_error(429, TOO_MANY)
     if exc.code in (400, 403, 404, 405, 401):
         return _render_error(exc.code, None)
     return exc

@@ -4,6 +4,7 @@ import unicodedata
 
 import email_validator
 from email_validator import EmailNotValidError, validate_email
+from flask_babel import gettext
 from wtforms import IntegerField
 from wtforms.validators import ValidationError
 
@@ -24,12 +25,13 @@ def normalized_address(value):
     """
     value = (value or "").strip()
     if "," in value or ";" in value:
-        raise ValueError("Enter exactly one email address.")
+        raise ValueError(gettext("Enter exactly one email address."))
     try:
         # No DNS lookup (intranets), and ASCII only so every SMTP server can carry it.
         result = validate_email(value, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
-        raise ValueError(f"Enter a valid email address: {exc}") from None
+        # email-validator's own explanation stays English: it has no catalogue.
+        raise ValueError(gettext("Enter a valid email address: %(reason)s", reason=exc)) from None
     return result.ascii_email.lower()
 
 
@@ -82,13 +84,17 @@ class PlainText:
     def __call__(self, form, field):
         value = field.data or ""
         if has_control_characters(value):
-            raise ValidationError("Line breaks and control characters are not allowed.")
+            raise ValidationError(gettext("Line breaks and control characters are not allowed."))
         if self.name and has_invisible_characters(value):
             raise ValidationError(
-                "Invisible characters (direction marks, zero-width spaces) are not allowed."
+                gettext(
+                    "Invisible characters (direction marks, zero-width spaces) are not allowed."
+                )
             )
         if self.forbid_encoded_words and "=?" in value:
-            raise ValidationError('The sequence "=?" is not allowed (it can forge mail headers).')
+            raise ValidationError(
+                gettext('The sequence "=?" is not allowed (it can forge mail headers).')
+            )
 
 
 def strip_filter(value):

@@ -1,5 +1,6 @@
 // Email Service page: provider presets fill the server fields; the plaintext
-// confirmation shows only for security "None". Without JavaScript, "Apply" does the same.
+// confirmation shows only for security "None"; the password or the OAuth fields show by
+// the chosen authentication. Without JavaScript, "Apply" does the same.
 (function () {
   "use strict";
   var form = document.getElementById("email-settings-form");
@@ -10,10 +11,24 @@
   var confirmation = document.getElementById("plaintext-confirmation");
 
   function setSecurity(value) {
-    form.querySelectorAll("input[name=security]").forEach(function (radio) {
+    setChoice("security", value);
+    showConfirmation();
+  }
+
+  function setChoice(name, value) {
+    form.querySelectorAll("input[name=" + name + "]").forEach(function (radio) {
       radio.checked = radio.value === value;
     });
-    showConfirmation();
+  }
+
+  function showAuthentication() {
+    var chosen = form.querySelector("input[name=auth_method]:checked");
+    var method = chosen ? chosen.value : "password";
+    document.getElementById("password-fields").classList.toggle("d-none", method !== "password");
+    document.getElementById("oauth-fields").classList.toggle("d-none", method === "password");
+    form.querySelectorAll("[data-provider]").forEach(function (part) {
+      part.classList.toggle("d-none", part.getAttribute("data-provider") !== method);
+    });
   }
 
   function showConfirmation() {
@@ -30,6 +45,11 @@
       form.elements.namedItem(name).value = chosen[name];
     });
     setSecurity(chosen.security);
+    setChoice("auth_method", chosen.auth_method);
+    showAuthentication();
+  });
+  form.querySelectorAll("input[name=auth_method]").forEach(function (radio) {
+    radio.addEventListener("change", showAuthentication);
   });
   form.querySelectorAll("input[name=security]").forEach(function (radio) {
     radio.addEventListener("change", showConfirmation);

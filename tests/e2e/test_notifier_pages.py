@@ -156,7 +156,9 @@ def test_admin_sees_a_new_api_token_once_and_opens_the_other_sections(
     form.get_by_label("User").select_option(label=f"Max Member <{member.email}>")
     form.get_by_label("Topic").fill("page:not-registered")
     form.get_by_role("button", name="Add subscription").click()
-    expect(form.locator(".invalid-feedback")).to_contain_text("There is no topic")
+    expect(form.locator(".invalid-feedback")).to_contain_text(
+        "is registered. Register it under Topics first."
+    )
     expect(page.locator("#subscriptions-table")).to_have_count(0)
     form.get_by_label("User").select_option(label=f"Max Member <{member.email}>")
     form.get_by_label("Topic").fill("page:sales-overview")

@@ -238,7 +238,7 @@ def test_admin_adds_a_subscription_for_a_user(app, admin_client, admin, member):
     [
         ("nobody", "card:1", "Choose an active user."),
         ("inactive", "card:1", "Choose an active user."),
-        ("member", "bad topic", "There is no topic &#39;bad topic&#39;"),
+        ("member", "bad topic", "No topic &#39;bad topic&#39; is registered."),
         ("member", "task-failures", "members cannot subscribe to it."),
         ("admin", "task-failures", "administrators get it by default"),
         ("member", "card:5", "is already subscribed to card:5."),

@@ -1,5 +1,7 @@
 """Append-only audit events, their hash chain, the review page, CSV export and ``audit verify``."""
 
+from flask_babel import lazy_gettext as _l
+
 from ..auth import AUDIT_ACTIONS as ACCOUNT_ACTIONS
 from ..auth import add_settings_section
 from ..auth.signals import account_event
@@ -23,4 +25,6 @@ def register(app):
     register_actions(app, (*ACCOUNT_ACTIONS, "audit.exported"))
     app.register_blueprint(routes.bp)
     app.cli.add_command(cli.audit_group)
-    add_settings_section(app, "Audit log", "audit.review", "Every change and security event.")
+    add_settings_section(
+        app, _l("Audit log"), "audit.review", _l("Every change and security event.")
+    )

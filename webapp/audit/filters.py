@@ -1,6 +1,8 @@
 """The filter form shared by the review page and the CSV export, and the actions it accepts."""
 
 from flask import current_app
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from wtforms import StringField
 from wtforms.validators import Length, Optional, ValidationError
 
@@ -23,16 +25,20 @@ def known_actions():
 class AuditFilterForm(DateRangeFilterForm):
     """Actor, action and a date range, read from the query string."""
 
-    actor = StringField("Actor", [Optional(), Length(max=254), PlainText()], filters=[strip_filter])
+    actor = StringField(
+        _l("Actor"), [Optional(), Length(max=254), PlainText()], filters=[strip_filter]
+    )
     action = StringField(
-        "Action", [Optional(), Length(max=64), PlainText()], filters=[strip_filter]
+        _l("Action"), [Optional(), Length(max=64), PlainText()], filters=[strip_filter]
     )
 
     def validate_action(self, field):
         # Only a well-formed name gets this check: one message per problem is enough.
         registered = current_app.extensions.get("audit_actions", ())
         if not field.errors and field.data not in registered:
-            raise ValidationError("Unknown action: choose one from the list, such as user.updated.")
+            raise ValidationError(
+                gettext("Unknown action: choose one from the list, such as user.updated.")
+            )
 
 
 def filtered_select(form):

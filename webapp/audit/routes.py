@@ -4,6 +4,7 @@ import csv
 import io
 
 from flask import Blueprint, Response, current_app, render_template, request, stream_with_context
+from flask_babel import gettext
 
 from ..auth import admin_view
 from ..database import write_transaction
@@ -84,7 +85,8 @@ def export_csv():
     form = AuditFilterForm(formdata=request.args)
     if not form.validate():
         errors = "; ".join(f"{f}: {e[0]}" for f, e in form.errors.items())
-        return Response(f"Invalid filter: {errors}\n", status=400, mimetype="text/plain")
+        text = gettext("Invalid filter: %(errors)s", errors=errors)
+        return Response(text + "\n", status=400, mimetype="text/plain")
     with write_transaction():
         record_event("audit.exported", target="audit.csv", changes=_filter_changes(form))
     response = Response(stream_with_context(_csv_rows(filtered_select(form))), mimetype="text/csv")

@@ -3,6 +3,7 @@
 import functools
 
 from flask import abort, current_app, flash, request, session
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from ..database import write_transaction
@@ -11,7 +12,7 @@ from ..timeutil import utcnow
 from .models import LoginSession, User
 from .signals import announce
 
-SESSION_EXPIRED = "Your session has expired. Log in again."
+SESSION_EXPIRED = _l("Your session has expired. Log in again.")
 
 
 @login_manager.user_loader
@@ -39,7 +40,7 @@ def load_user(user_id):
         with write_transaction():
             db.session.execute(db.delete(LoginSession).where(LoginSession.id == login.id))
         session.clear()
-        flash(SESSION_EXPIRED, "info")
+        flash(str(SESSION_EXPIRED), "info")
         return None
     if login.stale(now, idle):
         with write_transaction():

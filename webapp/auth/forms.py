@@ -1,5 +1,7 @@
 """Login, first-run setup and user administration forms; all their checks live here."""
 
+from flask_babel import gettext, lazy_pgettext
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, SelectField, StringField, SubmitField
 from wtforms.fields.choices import SelectChoice
@@ -10,35 +12,39 @@ from ..validators import OneEmailAddress, PlainText, strip_filter
 from .models import ROLES, User
 
 MIN_PASSWORD = 12
-ROLE_CHOICES = [SelectChoice(role, role.title()) for role in ROLES]
+#: How a role is named in a sentence ("a member") and in a list.
+ROLE_NAMES = {"admin": lazy_pgettext("role", "admin"), "member": lazy_pgettext("role", "member")}
+ROLE_CHOICES = [SelectChoice("admin", _l("Admin")), SelectChoice("member", _l("Member"))]
+assert {choice.value for choice in ROLE_CHOICES} == set(ROLES) == set(ROLE_NAMES)
 
 
 class LoginForm(FlaskForm):
     """Email and password; failures all look the same."""
 
-    email = StringField("Email", [DataRequired(), Length(max=254)], filters=[strip_filter])
-    password = PasswordField("Password", [DataRequired(), Length(max=1024)])
-    submit = SubmitField("Log in")
+    email = StringField(_l("Email"), [DataRequired(), Length(max=254)], filters=[strip_filter])
+    password = PasswordField(_l("Password"), [DataRequired(), Length(max=1024)])
+    submit = SubmitField(_l("Log in"))
 
 
-EMAIL_TAKEN = "A user with this email already exists."
+EMAIL_TAKEN = _l("A user with this email already exists.")
 
 
 def _unique_email(form, field):
     if db.session.scalar(db.select(User.id).where(User.email == field.data)) is not None:
-        raise ValidationError(EMAIL_TAKEN)
+        raise ValidationError(str(EMAIL_TAKEN))
 
 
 class NewPasswordMixin:
     """A password typed twice."""
 
     password = PasswordField(
-        "Password",
+        _l("Password"),
         [DataRequired(), Length(min=MIN_PASSWORD, max=256)],
-        description=f"At least {MIN_PASSWORD} characters.",
+        description=_l("At least %(count)d characters.", count=MIN_PASSWORD),
     )
     confirm = PasswordField(
-        "Repeat password", [DataRequired(), EqualTo("password", "The passwords do not match.")]
+        _l("Repeat password"),
+        [DataRequired(), EqualTo("password", _l("The passwords do not match."))],
     )
 
 
@@ -46,40 +52,40 @@ class SetupForm(NewPasswordMixin, FlaskForm):
     """The first administrator (members may exist already: their emails are taken)."""
 
     email = StringField(
-        "Email",
+        _l("Email"),
         [DataRequired(), Length(max=254), OneEmailAddress(), _unique_email],
         filters=[strip_filter],
     )
     name = StringField(
-        "Display name", [Length(max=100), PlainText(name=True)], filters=[strip_filter]
+        _l("Display name"), [Length(max=100), PlainText(name=True)], filters=[strip_filter]
     )
-    submit = SubmitField("Create administrator")
+    submit = SubmitField(_l("Create administrator"))
 
 
 class UserCreateForm(NewPasswordMixin, FlaskForm):
     """A new account, made by an administrator."""
 
     email = StringField(
-        "Email",
+        _l("Email"),
         [DataRequired(), Length(max=254), OneEmailAddress(), _unique_email],
         filters=[strip_filter],
     )
     name = StringField(
-        "Display name", [Length(max=100), PlainText(name=True)], filters=[strip_filter]
+        _l("Display name"), [Length(max=100), PlainText(name=True)], filters=[strip_filter]
     )
-    role = SelectField("Role", choices=ROLE_CHOICES, default="member")
-    submit = SubmitField("Create user")
+    role = SelectField(_l("Role"), choices=ROLE_CHOICES, default="member")
+    submit = SubmitField(_l("Create user"))
 
 
 class UserEditForm(FlaskForm):
     """Name, role and active flag of an existing user."""
 
     name = StringField(
-        "Display name", [Length(max=100), PlainText(name=True)], filters=[strip_filter]
+        _l("Display name"), [Length(max=100), PlainText(name=True)], filters=[strip_filter]
     )
-    role = SelectField("Role", choices=ROLE_CHOICES)
-    active = BooleanField("Active (may log in)")
-    submit = SubmitField("Save changes")
+    role = SelectField(_l("Role"), choices=ROLE_CHOICES)
+    active = BooleanField(_l("Active (may log in)"))
+    submit = SubmitField(_l("Save changes"))
 
     def __init__(self, user, *args, **kwargs):
         super().__init__(*args, obj=user, **kwargs)
@@ -100,7 +106,7 @@ class UserEditForm(FlaskForm):
             return False
         if self._loses_last_admin():
             self.role.errors.append(
-                "This is the last active administrator: make another user an admin first."
+                gettext("This is the last active administrator: make another user an admin first.")
             )
             return False
         return True

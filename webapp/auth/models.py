@@ -31,6 +31,10 @@ class User(UserMixin, db.Model):
     role = db.Column(db.String(10), nullable=False, default="member")
     active = db.Column(db.Boolean, nullable=False, default=True)
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    # Own language (a code of config.LOCALES) and IANA time zone; None follows the browser
+    # and DEFAULT_LOCALE, and DEFAULT_TIMEZONE.
+    locale = db.Column(db.String(16))
+    timezone = db.Column(db.String(64))
 
     __table_args__ = (db.CheckConstraint("role IN ('admin', 'member')", name="role"),)
 

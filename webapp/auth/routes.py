@@ -12,6 +12,8 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy.exc import IntegrityError
 
@@ -30,7 +32,7 @@ from .signals import announce
 
 bp = Blueprint("auth", __name__)
 
-BAD_LOGIN = "Email or password is incorrect."
+BAD_LOGIN = _l("Email or password is incorrect.")
 BUSY_RETRY_AFTER = 5  # seconds, when every password-check slot is taken
 
 
@@ -100,7 +102,7 @@ def login():
         throttle.record_failure(email, known)
         announce("auth.login_failed", target=email, actor="anonymous")
         db.session.commit()
-        form.password.errors.append(BAD_LOGIN)
+        form.password.errors.append(str(BAD_LOGIN))
     return render_template("auth/login.html", form=form)
 
 
@@ -117,7 +119,7 @@ def logout():
     db.session.commit()
     logout_user()
     session.clear()
-    flash("You are logged out.", "info")
+    flash(gettext("You are logged out."), "info")
     return redirect(url_for("auth.login"))
 
 
@@ -143,13 +145,13 @@ def setup():
             db.session.flush()
         except IntegrityError:  # the same email was taken since the form checked it
             db.session.rollback()
-            form.email.errors.append(EMAIL_TAKEN)
+            form.email.errors.append(str(EMAIL_TAKEN))
         else:
             changes = {"role": [None, "admin"]}
             announce("auth.setup", target=user.email, changes=changes, actor=user)
             db.session.commit()
             first_run.discard_token()
-            flash("Administrator created. Log in to continue.", "success")
+            flash(gettext("Administrator created. Log in to continue."), "success")
             return redirect(url_for("auth.login"))
     # A refused submission is a 400 whose page names the fields to correct.
     status = 400 if request.method == "POST" else 200

@@ -1,6 +1,7 @@
 """Enterprise Settings: the index of sections and the Users section."""
 
 from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask_babel import gettext
 from flask_login import current_user
 
 from ..extensions import db
@@ -77,7 +78,7 @@ def user_create():
         changes = {f: [None, v] for f, v in _fields(user).items()}
         announce("user.created", target=user.email, changes={**changes, "password": "set"})
         db.session.commit()
-        flash(f"User {user.email} created.", "success")
+        flash(gettext("User %(email)s created.", email=user.email), "success")
         return redirect(url_for("users.user_list"))
     return render_template("admin/user_form.html", form=form, user=None)
 
@@ -99,8 +100,8 @@ def user_edit(user_id):
                 db.session.execute(db.delete(LoginSession).where(LoginSession.user_id == user.id))
             announce("user.updated", target=user.email, changes=changes)
             db.session.commit()
-            flash(f"Saved changes to {user.email}.", "success")
+            flash(gettext("Saved changes to %(email)s.", email=user.email), "success")
         else:
-            flash("Nothing changed.", "info")
+            flash(gettext("Nothing changed."), "info")
         return redirect(url_for("users.user_list"))
     return render_template("admin/user_form.html", form=form, user=user)

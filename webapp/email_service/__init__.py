@@ -6,16 +6,17 @@ The notifier uses this package only through the names imported here.
 from ..audit import register_actions
 from ..auth import add_settings_section
 from ..health import add_health_check
-from . import cli, routes
+from . import cli, routes, routes_oauth
 from .diagnosis import conversation
 from .encryption import UndecryptableSecret
 from .hints import explain
 from .message import build_message, message_without_recipient
 from .models import PasswordNotBound, load_settings
 from .replies import StepFailed
-from .service import hold_delivery, session_params
+from .service import DeliveryBlocked, hold_delivery, session_params
 
 __all__ = [
+    "DeliveryBlocked",
     "PasswordUnusable",
     "StepFailed",
     "add_status_line",
@@ -53,6 +54,7 @@ def add_status_line(app, line):
 
 def register(app):
     """Add the Email Service page, its CLI and its health line."""
+    assert routes_oauth.bp is routes.bp  # the sign-in routes belong to the page's blueprint
     app.register_blueprint(routes.bp)
     app.cli.add_command(cli.rotate_key_command)
     add_settings_section(
@@ -69,6 +71,8 @@ def register(app):
             "email_settings.tested",
             "email_settings.held",
             "email_settings.released",
+            "email_settings.signed_in",
+            "email_settings.signed_out",
             "key.rotated",
         ),
     )

@@ -28,6 +28,7 @@ class Diagnosis:
     seconds: float = 0.0
     sent: bool = False
     checked_at: object = field(default_factory=utcnow)
+    refresh_token: str | None = field(default=None, repr=False)  # rotated by the token step
 
     def as_dict(self):
         """The JSON form of DESIGN.md's Test Connection result."""
@@ -102,7 +103,7 @@ def diagnose_connection(params, *, sender_email, sender_name="", test_email=None
         result.hint = explain(
             failure, params, sender=sender_email, recipient=test_email, timeout=conv.timeout
         )
-    result.tls = conv.tls
+    result.tls, result.refresh_token = conv.tls, conv.rotated_refresh_token
     result.seconds = round(time.monotonic() - started, 3)
     return result
 

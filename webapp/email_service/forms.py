@@ -32,11 +32,24 @@ from ..validators import (
 )
 from . import presets
 from .diagnosis import security_warning
-from .models import Security
+from .models import AuthMethod, Security
 from .service import SettingsInput
 
 HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 SECURITY_CHOICES = [SelectChoice(mode.value, mode.label) for mode in Security]
+AUTH_CHOICES = [SelectChoice(method.value, method.label) for method in AuthMethod]
+FLOW_CHOICES = [
+    SelectChoice("application", "Application (client credentials, no sign-in)"),
+    SelectChoice("delegated", "Delegated (sign in once as the sender mailbox)"),
+]
+# Tenant: a GUID or a domain; client IDs: Microsoft GUIDs, Google's "…apps.googleusercontent.com".
+OAUTH_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def validate_oauth_id(form, field):
+    """Letters, digits and . _ - only (IDs and domains), at most 100."""
+    if field.data and not OAUTH_ID.fullmatch(field.data):
+        raise ValidationError("Enter the ID as shown by the provider: letters, digits, . _ -")
 
 
 def validate_host(form, field):
@@ -109,6 +122,13 @@ class EmailSettingsForm(FlaskForm):
     test_email = StringField(
         "Test email", [Optional(), Length(max=254), OneEmailAddress()], filters=[strip_filter]
     )
+    auth_method = RadioField("Authentication", choices=AUTH_CHOICES, default="password")
+    oauth_tenant = StringField("Directory (tenant) ID", [Optional(), validate_oauth_id],
+                               filters=[strip_filter])  # fmt: skip
+    oauth_client_id = StringField("Application (client) ID", [Optional(), validate_oauth_id],
+                                  filters=[strip_filter])  # fmt: skip
+    oauth_client_secret = PasswordField("Client secret", [Length(max=256), validate_password_text])
+    oauth_flow = RadioField("Sign-in", choices=FLOW_CHOICES, default="application")
     enabled = BooleanField("Enable the Email Service")
     # Left out of a submission, these keep their stored values.
     max_connections = WholeNumberField(
@@ -138,6 +158,8 @@ class EmailSettingsForm(FlaskForm):
         for name in ("max_connections", "max_per_minute"):
             if data[name] is None:
                 data[name] = getattr(self.stored, name)
+        if data["auth_method"] == "google":
+            data["oauth_flow"] = "delegated"  # Gmail has no client-credentials grant
         return SettingsInput(**data)
 
     def submitted_version(self):

@@ -4,6 +4,8 @@ Each template is filled with ``str.format_map`` from the failure, the settings a
 test's context (see ``_context``): one place to read, reword and later translate.
 """
 
+from urllib.parse import urlsplit
+
 from .models import Security
 
 PORT_ADVICE = {
@@ -89,12 +91,52 @@ HINTS = {
     "disconnected": "The server closed the connection during {step} ({reply_or_detail}). "
     "Try again later.",
     "protocol_error": "The server answered {step} unexpectedly ({reply_or_detail}).",
+    # OAuth 2.0: the token step, and Exchange or Gmail refusing the token.
+    "oauth_wrong_secret": "Microsoft refused the client secret ({detail}). In Microsoft "
+    "Entra ID → App registrations → your app → Certificates & secrets, copy the secret's "
+    "Value (not its Secret ID), or create a new secret if it expired, and enter it again.",
+    "oauth_app_not_found": "No app with client ID {client_id} is registered in tenant "
+    "{tenant} ({detail}). Copy the Application (client) ID from the app's Overview page, and "
+    "check that the app belongs to this tenant.",
+    "oauth_tenant_not_found": "The tenant {tenant} does not exist ({detail}). Enter the "
+    "Directory (tenant) ID from the app's Overview page, or your domain such as "
+    "contoso.onmicrosoft.com.",
+    "oauth_consent_missing": "Nobody has granted the app its permission yet ({detail}). In "
+    "App registrations → your app → API permissions, add Office 365 Exchange Online → "
+    "SMTP.SendAsApp (application sign-in) or SMTP.Send (delegated sign-in), then press "
+    "“Grant admin consent”.",
+    "oauth_revoked": "The sign-in of {account} is no longer valid ({detail}): it was "
+    "revoked, it expired, or the mailbox's password changed. Press “Sign in as the sender "
+    "mailbox” again; held mail is sent as soon as it works.",
+    "oauth_revoked:google": "Google no longer accepts the sign-in of {account} ({detail}): "
+    "it was revoked, or the password changed. An app still in “Testing” on the OAuth consent "
+    "screen gets sign-ins that expire after 7 days: publish it. Then press “Sign in as the "
+    "sender mailbox” again; held mail is sent as soon as it works.",
+    "oauth_not_signed_in": "Delegated sign-in needs the sender mailbox to sign in once. Save "
+    "these settings, then press “Sign in as the sender mailbox”.",
+    "oauth_unreachable": "The sign-in service at {token_host} could not be reached "
+    "({detail}). This server needs outgoing HTTPS (port 443) to it: check the proxy and the "
+    "firewall.",
+    "oauth_timeout": "The sign-in service at {token_host} did not answer within the time "
+    "limit. Try again; if it lasts, check the proxy and the firewall for outgoing HTTPS.",
+    "oauth_error": "The sign-in service refused the token request ({detail}).",
+    "oauth_rejected": "Exchange Online refused the token ({code_or_reply}; {detail}) although "
+    "Microsoft issued it. Either SMTP AUTH is off for the mailbox: an Exchange administrator "
+    "runs Set-CASMailbox -Identity {login} -SmtpClientAuthenticationDisabled $false (and "
+    "checks that Get-TransportConfig does not disable it for the whole organisation); or, "
+    "with application sign-in, the app is not registered in Exchange Online: run "
+    "New-ServicePrincipal -AppId {client_id} -ObjectId <the Enterprise application's object "
+    "ID>, then Add-MailboxPermission -Identity {login} -User <that service principal> "
+    "-AccessRights FullAccess.",
+    "oauth_rejected:google": "Gmail refused the token ({code_or_reply}; {detail}). The "
+    "sender mailbox must be the account that signed in ({account}), and the app needs the "
+    "scope https://mail.google.com/: sign in again.",
 }
 # Kinds explained by another kind's template.
 SAME_AS = {"starttls_failed": "protocol_error", "ehlo_failed": "protocol_error"}
 
 
-def _template_key(failure):
+def _template_key(failure, provider=None):
     kind = SAME_AS.get(failure.kind, failure.kind)
     starttls = "STARTTLS" in failure.offered
     if kind == "timeout" and failure.step not in ("resolve", "connect", "greeting"):
@@ -103,7 +145,20 @@ def _template_key(failure):
         return kind + (":unencrypted" if failure.offered else ":unknown")
     if kind == "encryption_required" and not starttls:
         return kind + ":unknown"
+    if provider == "google" and f"{kind}:google" in HINTS:
+        return f"{kind}:google"
     return kind if kind in HINTS else "protocol_error"
+
+
+def _oauth_context(params):
+    client = params.oauth
+    if client is None:
+        return {}
+    return {
+        "client_id": client.client_id,
+        "tenant": client.tenant,
+        "token_host": urlsplit(client.token_url).hostname or client.token_url,
+    }
 
 
 def _context(failure, params, extra):
@@ -121,10 +176,18 @@ def _context(failure, params, extra):
         "sender": "",
         "recipient": "",
         "timeout": 0,
+        "login": params.login,
+        "account": params.login,
+        "client_id": "",
+        "tenant": "",
+        "token_host": "",
+        **_oauth_context(params),
         **extra,
     }
 
 
 def explain(failure, params, **context):
     """The hint for a ``StepFailed``: what went wrong and the likely fix."""
-    return HINTS[_template_key(failure)].format_map(_context(failure, params, context))
+    provider = params.oauth.provider if params.oauth is not None else None
+    key = _template_key(failure, provider)
+    return HINTS[key].format_map(_context(failure, params, context))

@@ -1,4 +1,5 @@
-"""The one Email Service settings row; its password is stored only encrypted."""
+"""The one Email Service settings row; its password and OAuth secrets are stored only
+encrypted, each sealed with the settings it was entered for."""
 
 import json
 from enum import StrEnum
@@ -19,6 +20,19 @@ class Security(StrEnum):
     NONE = "none", "None", "None"
     SSL = "ssl", "SSL", "SSL (implicit TLS)"
     TLS = "tls", "TLS", "TLS (STARTTLS)"
+
+
+class AuthMethod(StrEnum):
+    """How the platform logs in to the mail server."""
+
+    def __new__(cls, value, label):
+        member = str.__new__(cls, value)
+        member._value_, member.label = value, label
+        return member
+
+    PASSWORD = "password", "Password or authorization code"
+    MICROSOFT = "microsoft", "Microsoft 365 (OAuth 2.0)"
+    GOOGLE = "google", "Google (OAuth 2.0)"
 
 
 class EmailSettings(db.Model):
@@ -48,6 +62,20 @@ class EmailSettings(db.Model):
     # each message is pointless until an administrator fixes the settings and a test passes.
     hold_reason = db.Column(db.String(500))
     held_since = db.Column(db.DateTime)
+    # OAuth 2.0 (XOAUTH2): the app registration, and for delegated sign-in the mailbox's
+    # refresh token. Both secrets are sealed with (provider, tenant, client id).
+    auth_method = db.Column(
+        db.String(10), nullable=False, default="password", server_default="password"
+    )
+    oauth_tenant = db.Column(db.String(100), nullable=False, default="", server_default="")
+    oauth_client_id = db.Column(db.String(100), nullable=False, default="", server_default="")
+    oauth_flow = db.Column(
+        db.String(12), nullable=False, default="application", server_default="application"
+    )
+    oauth_secret_encrypted = db.Column(db.Text)
+    oauth_refresh_encrypted = db.Column(db.Text)
+    oauth_account = db.Column(db.String(254))  # who signed in, for the page
+    oauth_signed_in_at = db.Column(db.DateTime)
 
     __table_args__ = (
         db.CheckConstraint(
@@ -87,13 +115,7 @@ class EmailSettings(db.Model):
 
     def _sealed(self):
         """``(password, target it was saved for)``; UndecryptableSecret if no key fits."""
-        plaintext = encryption.decrypt(self.password_encrypted)
-        try:
-            sealed = json.loads(plaintext)
-            return sealed["password"], tuple(sealed["target"])
-        except (ValueError, TypeError, KeyError):
-            # Stored before passwords were bound: bound to the settings it was saved with.
-            return plaintext, self.target
+        return unseal(self.password_encrypted, legacy_target=self.target)
 
     def password_for(self, target):
         """The stored password if it was saved for ``target``; None when none is stored.
@@ -101,12 +123,36 @@ class EmailSettings(db.Model):
         PasswordNotBound when it was saved for another server, port, security or login:
         a password is never sent anywhere it was not typed for.
         """
-        if not self.password_encrypted:
-            return None
-        password, bound = self._sealed()
-        if bound != tuple(target):
-            raise PasswordNotBound(bound, tuple(target))
-        return password
+        return secret_for(self.password_encrypted, target, legacy_target=self.target)
+
+    @property
+    def uses_oauth(self):
+        return self.auth_method != AuthMethod.PASSWORD
+
+    @property
+    def oauth_target(self):
+        """What the OAuth client secret and refresh token are bound to."""
+        return app_target(self.auth_method, self.oauth_tenant, self.oauth_client_id)
+
+    def oauth_secret_for(self, target):
+        """The client secret if it was saved for ``target`` (None when none is stored)."""
+        return secret_for(self.oauth_secret_encrypted, target)
+
+    def refresh_token_for(self, target):
+        """The signed-in mailbox's refresh token if it was issued to ``target``."""
+        return secret_for(self.oauth_refresh_encrypted, target)
+
+    def set_oauth_secret(self, plaintext):
+        """Store the client secret sealed with this row's app registration (None clears)."""
+        self.oauth_secret_encrypted = seal(plaintext, self.oauth_target)
+
+    def set_refresh_token(self, token, account, rotated=False):
+        """Store the refresh token of a delegated sign-in (None signs out); ``rotated``: the
+        provider replaced the token of the same sign-in."""
+        self.oauth_refresh_encrypted = seal(token, self.oauth_target)
+        if not rotated:
+            self.oauth_account = account if token else None
+            self.oauth_signed_in_at = utcnow() if token else None
 
     def password_bound_to(self):
         """The target the stored password was saved for (None when none is stored)."""
@@ -125,8 +171,7 @@ class EmailSettings(db.Model):
 
         Set the server, port, security and login first: the password is bound to them.
         """
-        sealed = json.dumps({"password": plaintext, "target": list(self.target)})
-        self.password_encrypted = encryption.encrypt(sealed) if plaintext else None
+        self.password_encrypted = seal(plaintext, self.target)
         self.password_changed_at = utcnow()
         self.password_changed_by = by
 
@@ -137,6 +182,40 @@ class PasswordNotBound(Exception):
     def __init__(self, bound, target):
         super().__init__("the stored password was saved for other connection settings")
         self.bound, self.target = bound, target
+
+
+def seal(secret, target):
+    """``secret`` encrypted together with the ``target`` it may be used for (None: None)."""
+    if not secret:
+        return None
+    return encryption.encrypt(json.dumps({"password": secret, "target": list(target)}))
+
+
+def unseal(encrypted, legacy_target=None):
+    """``(secret, target)``; UndecryptableSecret when no configured key decrypts it."""
+    plaintext = encryption.decrypt(encrypted)
+    try:
+        sealed = json.loads(plaintext)
+        return sealed["password"], tuple(sealed["target"])
+    except (ValueError, TypeError, KeyError):
+        # Stored before passwords were bound: bound to the settings it was saved with.
+        return plaintext, legacy_target
+
+
+def secret_for(encrypted, target, legacy_target=None):
+    """The sealed secret when it was saved for ``target``; None when there is none;
+    PasswordNotBound when it belongs to other settings."""
+    if not encrypted:
+        return None
+    secret, bound = unseal(encrypted, legacy_target)
+    if bound != tuple(target):
+        raise PasswordNotBound(bound, tuple(target))
+    return secret
+
+
+def app_target(provider, tenant, client_id):
+    """What OAuth secrets are bound to: the provider, tenant and client id."""
+    return ("oauth", provider or "", (tenant or "").lower(), (client_id or "").lower())
 
 
 def connection_target(host, port, security, login):
@@ -157,6 +236,10 @@ BLANK = {
     "max_per_minute": 0,
     "version": 0,
     "hold_reason": None,
+    "auth_method": "password",
+    "oauth_tenant": "",
+    "oauth_client_id": "",
+    "oauth_flow": "application",
 }
 
 

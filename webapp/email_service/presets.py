@@ -48,7 +48,8 @@ PRESETS = {
         "smtp_port": 465,
         "security": "ssl",
         "note": "Gmail needs an app password (Google Account → Security → 2-Step "
-        "Verification → App passwords); your normal password is refused.",
+        "Verification → App passwords); your normal password is refused. Or choose Google "
+        "(OAuth 2.0) under Authentication.",
     },
     "office365": {
         "label": "Outlook / Office 365",
@@ -61,8 +62,11 @@ PRESETS = {
         # limit exceeded") and 30 messages per minute.
         "max_connections": 3,
         "max_per_minute": 30,
-        "note": "SMTP AUTH must be enabled for this mailbox in the Microsoft 365 admin "
-        "center. Exchange shows the mailbox's own name, not the sender name below.",
+        # Basic authentication (passwords) for SMTP AUTH ends for Exchange Online tenants
+        # (message center MC786329): OAuth 2.0 is the supported login.
+        "auth_method": "microsoft",
+        "note": "Microsoft 365 signs in with OAuth 2.0: follow the setup steps shown under "
+        "Authentication. Exchange shows the mailbox's own name, not the sender name below.",
     },
     "local": {
         "label": "Local development server (127.0.0.1:1025)",
@@ -79,10 +83,10 @@ CHOICES += [SelectChoice(key, p["label"]) for key, p in PRESETS.items()]
 CHOICES.append(SelectChoice("other", "Other"))
 
 # Where a provider documents no limit of its own, these apply.
-DELIVERY_DEFAULTS = {"max_connections": 4, "max_per_minute": 0}
+DELIVERY_DEFAULTS = {"max_connections": 4, "max_per_minute": 0, "auth_method": "password"}
 # What the page and its script need (no secrets here). Built and serialised once, at import:
 # the presets never change, so no page view needs to do it again.
-FIELDS = ("smtp_host", "smtp_port", "security", "max_connections", "max_per_minute")
+FIELDS = ("smtp_host", "smtp_port", "security", "max_connections", "max_per_minute", "auth_method")
 FOR_BROWSER = {
     key: {"note": p["note"], **{f: p.get(f, DELIVERY_DEFAULTS.get(f)) for f in FIELDS}}
     for key, p in PRESETS.items()

@@ -119,6 +119,7 @@ def _check(row, values, trigger, test_email=None):
         test_email=test_email,
     )
     service.record_test(params, diagnosis, tested_stored and trigger == "test", trigger)
+    service.keep_rotated_refresh_token(params.oauth, diagnosis.refresh_token)
     db.session.commit()
     return diagnosis
 

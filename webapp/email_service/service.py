@@ -2,11 +2,16 @@
 
 from dataclasses import dataclass, field, fields
 
+from flask import current_app
+
 from ..audit.record import diff, record_event, secret_change
 from ..extensions import db
 from ..timeutil import utcnow
 from .encryption import UndecryptableSecret
-from .models import PasswordNotBound, connection_target, load_settings
+from .hints import explain
+from .models import PasswordNotBound, app_target, connection_target, load_settings
+from .oauth import TOKENS, TokenFailed, make_client
+from .replies import StepFailed
 from .transport import SmtpParams
 
 FIELDS = (
@@ -20,6 +25,10 @@ FIELDS = (
     "enabled",
     "max_connections",
     "max_per_minute",
+    "auth_method",
+    "oauth_tenant",
+    "oauth_client_id",
+    "oauth_flow",
 )
 RETYPE = (
     "You changed the server, port, security protocol or login name: enter the password "
@@ -34,6 +43,16 @@ PLAINTEXT = (
     "With security None the password crosses the network unencrypted. Choose SSL or TLS, "
     "or tick this box to confirm."
 )
+OAUTH_ERRORS = {
+    "secret": "Enter the client secret (its Value, not its Secret ID).",
+    "secret_retype": "You changed the provider, tenant or client ID: enter the client secret "
+    "again. A stored secret is only ever sent for the app it was entered for.",
+    "secret_unreadable": "The stored client secret can no longer be decrypted (the "
+    "encryption keys changed): enter it again.",
+    "tenant": "Enter the Directory (tenant) ID, or your domain such as contoso.onmicrosoft.com.",
+    "client_id": "Enter the Application (client) ID of the app registration.",
+    "plaintext": "OAuth tokens are only sent encrypted: choose SSL or TLS.",
+}
 
 
 @dataclass(frozen=True)
@@ -53,6 +72,11 @@ class SettingsInput:
     password: str | None = field(repr=False)
     remove_password: bool
     allow_plaintext_password: bool
+    auth_method: str = "password"
+    oauth_tenant: str | None = None
+    oauth_client_id: str | None = None
+    oauth_client_secret: str | None = field(default=None, repr=False)
+    oauth_flow: str = "application"
 
     @classmethod
     def names(cls):
@@ -62,6 +86,14 @@ class SettingsInput:
     def target(self):
         login = self.login_name or self.sender_email or ""
         return connection_target(self.smtp_host, self.smtp_port, self.security, login)
+
+    @property
+    def uses_oauth(self):
+        return self.auth_method != "password"
+
+    @property
+    def app_target(self):
+        return app_target(self.auth_method, self.oauth_tenant, self.oauth_client_id)
 
 
 class StaleSettings(Exception):
@@ -73,8 +105,29 @@ def keeps_stored_password(row, values):
     return not values.password and not values.remove_password and row.has_password
 
 
+def _oauth_errors(row, values):
+    errors = {}
+    if values.auth_method == "microsoft" and not values.oauth_tenant:
+        errors["oauth_tenant"] = OAUTH_ERRORS["tenant"]
+    if not values.oauth_client_id:
+        errors["oauth_client_id"] = OAUTH_ERRORS["client_id"]
+    if not values.oauth_client_secret:
+        try:
+            if row.oauth_secret_for(values.app_target) is None:
+                errors["oauth_client_secret"] = OAUTH_ERRORS["secret"]
+        except PasswordNotBound:
+            errors["oauth_client_secret"] = OAUTH_ERRORS["secret_retype"]
+        except UndecryptableSecret:
+            errors["oauth_client_secret"] = OAUTH_ERRORS["secret_unreadable"]
+    if values.security == "none":
+        errors["security"] = OAUTH_ERRORS["plaintext"]
+    return errors
+
+
 def input_errors(row, values):
-    """``{field: message}`` for rules that need the stored row: password binding, plaintext."""
+    """``{field: message}`` for rules that need the stored row: secret binding, plaintext."""
+    if values.uses_oauth:
+        return _oauth_errors(row, values)  # no password is sent: its rules do not apply
     errors = {}
     keeps = keeps_stored_password(row, values)
     if values.password and values.remove_password:
@@ -99,25 +152,81 @@ def input_errors(row, values):
     return errors
 
 
+def _stored_refresh_token(row, target):
+    try:
+        return row.refresh_token_for(target)
+    except (PasswordNotBound, UndecryptableSecret):
+        return None  # issued to another app, or unreadable: sign in again
+
+
+def _oauth_client(row, method, tenant, client_id, flow, secret):
+    target = app_target(method, tenant, client_id)
+    refresh_token = _stored_refresh_token(row, target)
+    signed_in = row.oauth_signed_in_at.isoformat() if refresh_token else ""
+    return make_client(current_app.config, method, flow, tenant or "", client_id or "",
+                       secret, refresh_token, signed_in)  # fmt: skip
+
+
+def keep_rotated_refresh_token(client, new_token):
+    """Store the refresh token the provider gave in exchange for the stored one (Microsoft
+    retires the old one), if the stored sign-in is still the one it replaces."""
+    if not new_token or client is None or new_token == client.refresh_token:
+        return
+    row = load_settings(for_update=True)
+    target = app_target(client.provider, client.tenant, client.client_id)
+    if row.oauth_target == target and _stored_refresh_token(row, target) == client.refresh_token:
+        row.set_refresh_token(new_token, row.oauth_account, rotated=True)
+
+
 def connection_params(row, values):
     """The parameters a test or save connects with (call after ``input_errors`` is empty)."""
+    host, port, security, _ = values.target
+    login = values.login_name or values.sender_email
+    if values.uses_oauth:
+        secret = values.oauth_client_secret or row.oauth_secret_for(values.app_target)
+        client = _oauth_client(row, values.auth_method, values.oauth_tenant,
+                               values.oauth_client_id, values.oauth_flow, secret)  # fmt: skip
+        return SmtpParams(values.smtp_host, port, security, login, oauth=client)
     password = values.password
     if not password and keeps_stored_password(row, values):
         password = row.password_for(values.target)
-    host, port, security, _ = values.target
-    login = values.login_name or values.sender_email
     return SmtpParams(values.smtp_host, port, security, login, password or None)
 
 
+class DeliveryBlocked(Exception):
+    """The notifier cannot log in with the stored settings; ``reason`` says why in words,
+    ``temporary`` whether trying again later may work (the sign-in service was down)."""
+
+    def __init__(self, reason, temporary=False):
+        super().__init__(reason)
+        self.reason, self.temporary = reason, temporary
+
+
 def session_params(row):
-    """The parameters the notifier sends with; PasswordNotBound or UndecryptableSecret."""
-    return SmtpParams(
-        row.smtp_host,
-        row.smtp_port,
-        row.security,
-        row.effective_login,
-        row.password_for(row.target),
-    )
+    """The parameters the notifier sends with; PasswordNotBound or UndecryptableSecret, or
+    DeliveryBlocked when no OAuth token can be had.
+
+    An OAuth token comes from this process's cache, refreshed before it expires; a
+    refresh token the provider rotated is stored (the caller commits).
+    """
+    if not row.uses_oauth:
+        password = row.password_for(row.target)
+        return SmtpParams(row.smtp_host, row.smtp_port, row.security, row.effective_login,
+                          password)  # fmt: skip
+    secret = row.oauth_secret_for(row.oauth_target)
+    client = _oauth_client(row, row.auth_method, row.oauth_tenant, row.oauth_client_id,
+                           row.oauth_flow, secret)  # fmt: skip
+    params = SmtpParams(row.smtp_host, row.smtp_port, row.security, row.effective_login,
+                        oauth=client)  # fmt: skip
+    try:
+        token = TOKENS.get(client, current_app.config["SMTP_TIMEOUT"])
+    except TokenFailed as failure:
+        step = StepFailed("token", failure.kind, detail=failure.detail)
+        temporary = failure.kind in ("oauth_unreachable", "oauth_timeout")
+        raise DeliveryBlocked(explain(step, params), temporary) from None
+    keep_rotated_refresh_token(client, token.refresh_token)
+    params.access_token = token.access_token
+    return params
 
 
 def tests_stored(row, values):
@@ -138,6 +247,24 @@ def check_version(row, submitted):
         f"{when} after you opened this page. Reload the page to see that change, then make "
         "yours again."
     )
+
+
+def _oauth_secret_change(row, values):
+    """Apply the client secret and keep the refresh token only for the app it was issued
+    to; the audit markers, never the values."""
+    changes = {}
+    if values.uses_oauth and values.oauth_client_secret:
+        try:
+            same = row.oauth_secret_for(row.oauth_target) == values.oauth_client_secret
+        except (PasswordNotBound, UndecryptableSecret):
+            same = False
+        if not same:
+            changes["oauth_client_secret"] = secret_change(bool(row.oauth_secret_encrypted), True)
+            row.set_oauth_secret(values.oauth_client_secret)
+    if row.oauth_refresh_encrypted and _stored_refresh_token(row, row.oauth_target) is None:
+        row.set_refresh_token(None, None)
+        changes["oauth_refresh_token"] = secret_change(True, False)
+    return changes
 
 
 def _password_change(row, values, actor_email):
@@ -170,11 +297,13 @@ def save_settings(row, values, actor, verification, submitted_version):
     for name in FIELDS:
         setattr(row, name, getattr(values, name))
     row.sender_name, row.login_name = row.sender_name or "", row.login_name or ""
+    row.oauth_tenant, row.oauth_client_id = row.oauth_tenant or "", row.oauth_client_id or ""
     row.test_email = row.test_email or ""
     changes = diff(before, {f: getattr(row, f) for f in FIELDS})
     marker = _password_change(row, values, actor.email)
     if marker:
         changes["password"] = marker
+    changes.update(_oauth_secret_change(row, values))
     changes["verification"] = [None, verification]
     row.version = (row.version or 0) + 1
     row.updated_at, row.updated_by = utcnow(), actor.email

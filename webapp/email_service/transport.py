@@ -1,7 +1,7 @@
 """The one way to talk SMTP: vetted addresses, one deadline, verified TLS, one login attempt.
 
-An ``SmtpConversation`` runs the conversation step by step (resolve, connect, TLS,
-greeting, EHLO, STARTTLS, AUTH, MAIL, RCPT, DATA), timing each one and turning every
+An ``SmtpConversation`` runs the conversation step by step (token for OAuth, resolve,
+connect, TLS, greeting, EHLO, STARTTLS, AUTH, MAIL, RCPT, DATA), timing each one and turning every
 failure into a ``StepFailed`` that names the step and the kind of failure. Test
 Connection shows those steps; the notifier only cares whether they raised.
 """
@@ -18,6 +18,7 @@ from .addresses import (
     interleave,
     resolve_within,
 )
+from .oauth import TokenFailed, fetch_token, xoauth2, xoauth2_challenge
 from .replies import Step, StepFailed, refusal, reply_text
 from .smtp_client import Deadline, DeadlinePassed, DeadlineSMTP
 from .tls import describe_tls, probe_is_tls, tls_context, tls_failure
@@ -40,6 +41,9 @@ class SmtpParams:
     security: str  # none | ssl | tls
     login: str = ""
     password: str | None = field(default=None, repr=False)
+    # OAuth 2.0: the app registration (an ``OAuthClient``), or a token obtained already.
+    oauth: object = field(default=None, repr=False)
+    access_token: str | None = field(default=None, repr=False)
 
 
 class SmtpConversation:
@@ -59,6 +63,8 @@ class SmtpConversation:
         self.sock = None  # connected (and for SSL wrapped), before smtplib takes it
         self.offered = frozenset()  # what EHLO offered, upper-case
         self.tls = ""
+        self.access_token = params.access_token
+        self.rotated_refresh_token = None  # what the token step's refresh gave back
 
     def _new_deadlines(self):
         self.final = Deadline(self.timeout)  # nothing, QUIT included, runs past this
@@ -243,24 +249,34 @@ class SmtpConversation:
 
         self._run("starttls", action)
 
+    def token(self):
+        """Get an OAuth access token from the provider, before any connection is made."""
+
+        def action():
+            client = self.params.oauth
+            try:
+                token = fetch_token(client, self.left("token"))
+            except TokenFailed as failure:
+                raise StepFailed("token", failure.kind, detail=failure.detail) from None
+            self.access_token, self.rotated_refresh_token = token.access_token, token.refresh_token
+            minutes = max(0, int((token.expires_at - time.time()) // 60))
+            return f"{client.provider} ({client.flow}): valid for {minutes} minutes", ""
+
+        self._run("token", action)
+
     def auth(self):
-        """One login attempt with one mechanism (PLAIN, else LOGIN): a refusal is final.
+        """One login attempt with one mechanism (XOAUTH2 with a token, else PLAIN, else
+        LOGIN): a refusal is final.
 
         smtplib's ``login()`` tries the next mechanism after a refusal, which doubles the
         failed logins that fail2ban and providers count toward locking the account.
         """
+        if self.access_token:
+            self._run("auth", self._xoauth2)
+            return
 
         def action():
-            mechanisms = self.smtp.esmtp_features.get("auth", "").upper().split()
-            if "AUTH" not in self.offered:
-                kind = "auth_unsupported"
-                if self.params.security == "none" and "STARTTLS" in self.offered:
-                    kind = "encryption_required"
-                raise StepFailed("auth", kind, detail="AUTH not offered", offered=self.offered)
-            mechanism = next((m for m in ("PLAIN", "LOGIN") if m in mechanisms), None)
-            if mechanism is None:
-                detail = f"offers only {' '.join(mechanisms) or 'no mechanism'}"
-                raise StepFailed("auth", "auth_unsupported", detail=detail)
+            mechanism = self._mechanism(("PLAIN", "LOGIN"))
             self.left("auth")
             smtp = self.smtp
             smtp.user, smtp.password = self.params.login, self.params.password
@@ -278,9 +294,50 @@ class SmtpConversation:
 
         self._run("auth", action)
 
+    def _mechanism(self, wanted):
+        """The first of ``wanted`` the server offers; StepFailed when AUTH or all are missing."""
+        mechanisms = self.smtp.esmtp_features.get("auth", "").upper().split()
+        if "AUTH" not in self.offered:
+            kind = "auth_unsupported"
+            if self.params.security == "none" and "STARTTLS" in self.offered:
+                kind = "encryption_required"
+            raise StepFailed("auth", kind, detail="AUTH not offered", offered=self.offered)
+        mechanism = next((m for m in wanted if m in mechanisms), None)
+        if mechanism is None:
+            detail = f"offers only {' '.join(mechanisms) or 'no mechanism'}"
+            raise StepFailed("auth", "auth_unsupported", detail=detail, offered=self.offered)
+        return mechanism
+
+    def _xoauth2(self):
+        """``AUTH XOAUTH2`` with the bearer token, once; the server's JSON challenge is kept."""
+        self._mechanism(("XOAUTH2",))
+        self.left("auth")
+        challenges = []
+
+        def respond(challenge=None):
+            if challenge is None:
+                return xoauth2(self.params.login, self.access_token)
+            challenges.append(challenge)
+            return ""  # the protocol's answer to an error challenge: end the exchange
+
+        try:
+            code, message = self.smtp.auth("XOAUTH2", respond)
+        except smtplib.SMTPAuthenticationError as exc:
+            failure = refusal("auth", exc.smtp_code, exc.smtp_error, self.offered)
+            if failure.kind == "auth_rejected":
+                failure.kind = "oauth_rejected"
+            failure.detail = xoauth2_challenge(challenges)
+            raise failure from None
+        if code != 235:
+            raise refusal("auth", code, message, self.offered)
+        return f"logged in as {self.params.login} (XOAUTH2)", f"{code} {reply_text(message)}"
+
     # -- composite operations ------------------------------------------------------
     def open(self):
-        """Reach the server and log in (when a password is given); StepFailed on any failure."""
+        """Reach the server and log in (with a password or an OAuth token); StepFailed on any
+        failure."""
+        if self.params.oauth is not None and not self.access_token:
+            self.token()
         self.resolve()
         self.connect()
         if self.params.security == "ssl":
@@ -290,7 +347,7 @@ class SmtpConversation:
         if self.params.security == "tls":
             self.starttls()
             self.ehlo("ehlo_after_starttls")
-        if self.params.password:
+        if self.params.password or self.access_token:
             self.auth()
         return self
 

@@ -1,5 +1,7 @@
 """Notifier: topics and subscriptions, API tokens, the outbox, the worker, resource alerts."""
 
+from flask_babel import lazy_gettext as _l
+
 from ..audit import register_actions
 from ..auth import add_member_link, add_settings_section
 from ..email_service import add_status_line
@@ -15,6 +17,7 @@ from . import (
     tokens,
 )
 from .embedded import start_embedded_worker
+from .labels import register_labels
 from .login_alerts import connect_login_alerts
 from .status import delivery_status_line, worker_health
 
@@ -30,22 +33,26 @@ def register(app):
     app.register_blueprint(routes_subscriptions.bp)
     app.register_blueprint(routes_topics.bp)
     app.register_blueprint(routes_unsubscribe.bp)
+    register_labels(app)
     sections = (
-        ("Delivery log", "notifier_admin.delivery_log", "notifier_admin.delivery_",
-         "Every notification sent, retried or given up on; resend dead ones."),
-        ("API tokens", "notifier_admin.token_list", "notifier_admin.token_",
-         "Bearer tokens for the platform's notification API."),
-        ("Topics", "topics_admin.topic_list", "topics_admin.",
-         "The topic catalogue: what the platform emails about, and who may see each topic."),
-        ("Subscriptions", "subscriptions.admin_list", "subscriptions.admin_",
-         "Who receives which topic; add or remove subscriptions for any user."),
-        ("Resource alerts", "notifier_admin.resource_alerts", "notifier_admin.resource_",
-         "Disk, memory and load thresholds of the server resource monitor."),
+        (_l("Delivery log"), "notifier_admin.delivery_log", "notifier_admin.delivery_",
+         _l("Every notification sent, retried or given up on; resend dead ones.")),
+        (_l("API tokens"), "notifier_admin.token_list", "notifier_admin.token_",
+         _l("Bearer tokens for the platform's notification API.")),
+        (_l("Topics"), "topics_admin.topic_list", "topics_admin.",
+         _l("The topic catalogue: what the platform emails about, and who may see each topic.")),
+        (_l("Subscriptions"), "subscriptions.admin_list", "subscriptions.admin_",
+         _l("Who receives which topic; add or remove subscriptions for any user.")),
+        (_l("Resource alerts"), "notifier_admin.resource_alerts", "notifier_admin.resource_",
+         _l("Disk, memory and load thresholds of the server resource monitor.")),
     )  # fmt: skip
     for title, endpoint, match, description in sections:
         add_settings_section(app, title, endpoint, description, match=match)
     add_member_link(
-        app, "My subscriptions", "subscriptions.mine", "Cards, pages and tasks you get email about."
+        app,
+        _l("My subscriptions"),
+        "subscriptions.mine",
+        _l("Cards, pages and tasks you get email about."),
     )
     add_health_check(app, "worker", worker_health)
     add_health_token_check(app, tokens.live_token)  # an API token may read /healthz details

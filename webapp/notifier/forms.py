@@ -1,5 +1,6 @@
 """Forms of the notifier's admin pages: filters, API tokens, resource alert thresholds."""
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import FloatField, SelectField, StringField, SubmitField
 from wtforms.fields.choices import SelectChoice
@@ -14,7 +15,7 @@ from wtforms.validators import (
 
 from ..listing import DateRangeFilterForm
 from ..validators import PlainText, WholeNumberField, strip_filter
-from .models import KINDS, STATUSES
+from .labels import KIND_LABELS, STATUS_LABELS
 from .tokens import check_name
 
 
@@ -27,17 +28,19 @@ class ButtonForm(FlaskForm):
     """A form that is only a button (resend, revoke, remove): its CSRF token is checked."""
 
 
-def _choices(anything, values):
-    return [SelectChoice("", anything)] + [SelectChoice(v, v) for v in values]
+def _choices(anything, labels):
+    return [SelectChoice("", anything)] + [SelectChoice(v, label) for v, label in labels.items()]
 
 
 class DeliveryFilterForm(DateRangeFilterForm):
     """Status, kind, recipient and a date range for the delivery log."""
 
-    status = SelectField("Status", choices=_choices("Any status", STATUSES), default="")
-    kind = SelectField("Kind", choices=_choices("Any kind", KINDS), default="")
+    status = SelectField(
+        _l("Status"), choices=_choices(_l("Any status"), STATUS_LABELS), default=""
+    )
+    kind = SelectField(_l("Kind"), choices=_choices(_l("Any kind"), KIND_LABELS), default="")
     recipient = StringField(
-        "Recipient", [Optional(), Length(max=254), PlainText()], filters=[lower_filter]
+        _l("Recipient"), [Optional(), Length(max=254), PlainText()], filters=[lower_filter]
     )
 
 
@@ -45,13 +48,15 @@ class TokenCreateForm(FlaskForm):
     """The name of a new API token."""
 
     name = StringField(
-        "Name",
-        [DataRequired(message="Give the token a name.")],
+        _l("Name"),
+        [DataRequired(message=_l("Give the token a name."))],
         filters=[strip_filter],
-        description="Who uses it, such as task-scheduler or report-renderer. "
-        "Letters, digits, spaces, dots, dashes and underscores.",
+        description=_l(
+            "Who uses it, such as task-scheduler or report-renderer. "
+            "Letters, digits, spaces, dots, dashes and underscores."
+        ),
     )
-    submit = SubmitField("Create token")
+    submit = SubmitField(_l("Create token"))
 
     def validate_name(self, field):
         problem = check_name(field.data)
@@ -71,7 +76,7 @@ class NumberField(FloatField):
 def _limit(label, low, high, description, field=NumberField):
     return field(
         label,
-        [InputRequired(message="Enter a number."), NumberRange(low, high)],
+        [InputRequired(message=_l("Enter a number.")), NumberRange(low, high)],
         description=description,
     )
 
@@ -80,25 +85,28 @@ class ThresholdsForm(FlaskForm):
     """The resource monitor's limits."""
 
     disk_percent = _limit(
-        "Disk usage (%)", 1, 100, "Alert when the disk is this full: 1 to 100 percent."
+        _l("Disk usage (%)"), 1, 100, _l("Alert when the disk is this full: 1 to 100 percent.")
     )
     memory_percent = _limit(
-        "Memory usage (%)", 1, 100, "Alert when this much memory is in use: 1 to 100 percent."
+        _l("Memory usage (%)"),
+        1,
+        100,
+        _l("Alert when this much memory is in use: 1 to 100 percent."),
     )
     load_per_core = _limit(
-        "Load per CPU core",
+        _l("Load per CPU core"),
         0.1,
         100,
-        "The 1-minute load average divided by the number of cores: 0.1 to 100.",
+        _l("The 1-minute load average divided by the number of cores: 0.1 to 100."),
     )
     cooldown_minutes = _limit(
-        "Cooldown (minutes)",
+        _l("Cooldown (minutes)"),
         1,
         1440,
-        "1 to 1440. A metric that alerted stays quiet this long, even if it crosses again.",
+        _l("1 to 1440. A metric that alerted stays quiet this long, even if it crosses again."),
         field=WholeNumberField,
     )
-    submit = SubmitField("Save thresholds")
+    submit = SubmitField(_l("Save thresholds"))
 
     def values(self):
         """The submitted limits as a dict of column values."""

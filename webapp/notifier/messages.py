@@ -10,19 +10,26 @@ place.
 
 import binascii
 import secrets
+from collections import defaultdict
 
 from flask import current_app, render_template
+from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
+from sqlalchemy import select
 
+from ..auth.models import User
+from ..config import LOCALES
 from ..email_service import message_without_recipient
+from ..extensions import db
+from ..i18n import html_lang
 from ..validators import has_control_characters
+from . import login_alerts, monitor
 from .unsubscribe import link_maker
 
 SUBJECT_PREFIX = {
-    "subscription": "",
-    "alert": "[Alert] ",
-    "task_failure": "[Task failed] ",
-    "resource_alert": "[Server] ",
+    "alert": _l("[Alert]"),
+    "task_failure": _l("[Task failed]"),
+    "resource_alert": _l("[Server]"),
 }
 ONE_CLICK = b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
 
@@ -57,12 +64,42 @@ class _Body:
         return self.before + _qp(self.line.replace(self.mark, snippet)) + self.after
 
 
+def recipient_locales(deliveries):
+    """``{user_id: locale}`` for the deliveries' recipients; a user who chose no language and
+    a named address without an account (``None``) get ``DEFAULT_LOCALE``."""
+    default = current_app.config["DEFAULT_LOCALE"]
+    ids = {d.user_id for d in deliveries if d.user_id is not None}
+    query = select(User.id, User.locale).where(User.id.in_(ids), User.locale.in_(LOCALES))
+    return defaultdict(lambda: default, db.session.execute(query).all() if ids else ())
+
+
+def wording(notification):
+    """``(subject, text)`` in the current language: the platform's own alerts are worded
+    again from their data; everything else is as its sender wrote it."""
+    data = notification.data or {}
+    if notification.created_by == monitor.CREATED_BY and data.get("metric") in monitor.METRICS:
+        return monitor.alert_wording(data)
+    if notification.created_by == "system" and data.get("alert") == login_alerts.ALERT:
+        return login_alerts.alert_wording(data)
+    return notification.subject, notification.text
+
+
+def subject_line(notification, subject):
+    """The Subject: the kind's prefix in the current language, then ``subject``."""
+    prefix = SUBJECT_PREFIX.get(notification.kind)
+    return f"{prefix} {subject}" if prefix else subject
+
+
 def _context(notification, mark):
     base_url = current_app.config["BASE_URL"]
+    subject, text = wording(notification)
     files = [a for a in notification.attachments if not a.inline]
     html = notification.html or ""
     return {
         "notification": notification,
+        "subject": subject,
+        "text": text,
+        "lang": html_lang(),
         "data": notification.data or {},
         # HTML comes from the platform's own services (holders of an API token), as the
         # report renderer's output; it is mail content, never served in our pages.
@@ -80,7 +117,8 @@ def _context(notification, mark):
 
 class NotificationMessage:
     """A notification's message for any recipient; ``for_recipient`` needs no app context,
-    so the session threads build each message just before sending it."""
+    so the session threads build each message just before sending it. It is written in the
+    language current while it is built (the worker builds one per recipients' language)."""
 
     def __init__(self, settings, notification):
         mark, url_mark = f"x{secrets.token_hex(16)}", f"u{secrets.token_hex(16)}"
@@ -98,7 +136,7 @@ class NotificationMessage:
         message = message_without_recipient(
             sender_email=settings.sender_email,
             sender_name=settings.sender_name,
-            subject=SUBJECT_PREFIX.get(kind, "") + notification.subject,
+            subject=subject_line(notification, context["subject"]),
             text=text_mark + "\n",
             html=html_mark + "\n",
             headers={"Auto-Submitted": "auto-generated", "X-Auto-Response-Suppress": "All"},

@@ -5,6 +5,8 @@ import socket
 from datetime import timedelta
 
 import psutil
+from flask_babel import force_locale, gettext
+from flask_babel import lazy_gettext as _l
 
 from ..database import is_postgresql
 from ..extensions import db
@@ -13,10 +15,11 @@ from .models import ResourceAlertState, ResourceThresholds
 from .outbox import enqueue
 
 METRICS = {
-    "disk": ("disk_percent", "Disk usage", "%"),
-    "memory": ("memory_percent", "Memory usage", "%"),
-    "load": ("load_per_core", "Load per CPU core", ""),
+    "disk": ("disk_percent", _l("Disk usage"), "%"),
+    "memory": ("memory_percent", _l("Memory usage"), "%"),
+    "load": ("load_per_core", _l("Load per CPU core"), ""),
 }
+CREATED_BY = "system:resource-monitor"
 
 
 def read_resources(path="/"):
@@ -49,30 +52,42 @@ def _state(metric):
     return row
 
 
-def _alert(metric, value, threshold, recovered):
-    _, label, unit = METRICS[metric]
-    host = socket.gethostname()
-    if recovered:
-        subject = f"Recovered: {label} on {host} is back to {value}{unit}"
-        text = (
-            f"{label} on {host} is {value}{unit}, below the threshold of {threshold}{unit} again."
+def alert_wording(data):
+    """``(subject, text)`` of a resource alert in the current language, from its data."""
+    _, label, unit = METRICS[data["metric"]]
+    values = {
+        "label": label,
+        "host": data["host"],
+        "value": f"{data['value']}{unit}",
+        "threshold": f"{data['threshold']}{unit}",
+    }
+    if data["recovered"]:
+        subject = gettext("Recovered: %(label)s on %(host)s is back to %(value)s", **values)
+        text = gettext(
+            "%(label)s on %(host)s is %(value)s, below the threshold of %(threshold)s again.",
+            **values,
         )
     else:
-        subject = f"{label} on {host} is {value}{unit} (threshold {threshold}{unit})"
-        text = f"{label} on {host} reached {value}{unit} (threshold {threshold}{unit})."
-    enqueue(
-        kind="resource_alert",
-        subject=subject,
-        text=text,
-        data={
-            "metric": metric,
-            "value": value,
-            "threshold": threshold,
-            "host": host,
-            "recovered": recovered,
-        },
-        created_by="system:resource-monitor",
-    )
+        subject = gettext("%(label)s on %(host)s is %(value)s (threshold %(threshold)s)", **values)
+        text = gettext(
+            "%(label)s on %(host)s reached %(value)s (threshold %(threshold)s).", **values
+        )
+    return subject, text
+
+
+def _alert(metric, value, threshold, recovered):
+    data = {
+        "metric": metric,
+        "value": value,
+        "threshold": threshold,
+        "host": socket.gethostname(),
+        "recovered": recovered,
+    }
+    # The stored copy (delivery log, API status) is English; each recipient's message is
+    # worded again in their language from the data (notifier.messages).
+    with force_locale("en"):
+        subject, text = alert_wording(data)
+    enqueue(kind="resource_alert", subject=subject, text=text, data=data, created_by=CREATED_BY)
 
 
 def check_resources(readings=None):

@@ -1,6 +1,7 @@
 """Administrator pages of the notifier: delivery log, API tokens, resource alert thresholds."""
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError
@@ -11,6 +12,7 @@ from ..extensions import db
 from ..listing import page_number, paginate
 from .delivery_log import filtered_select, recent_counts, resend
 from .forms import THRESHOLD_FIELDS, ButtonForm, DeliveryFilterForm, ThresholdsForm, TokenCreateForm
+from .labels import STATUS_LABELS
 from .models import ApiToken, Delivery, ResourceAlertState
 from .monitor import METRICS, load_thresholds
 from .tokens import create_token, revoke_token
@@ -61,11 +63,18 @@ def delivery_resend(delivery_id):
     require_button()
     if resend(delivery, acting_user()):
         db.session.commit()
-        flash(f"The delivery to {delivery.recipient} is queued again.", "success")
+        flash(
+            gettext("The delivery to %(recipient)s is queued again.", recipient=delivery.recipient),
+            "success",
+        )
     else:
         flash(
-            f"Only dead deliveries can be resent; the one to {delivery.recipient} is "
-            f"{delivery.status}. Nothing changed.",
+            gettext(
+                "Only dead deliveries can be resent; the one to %(recipient)s is %(status)s. "
+                "Nothing changed.",
+                recipient=delivery.recipient,
+                status=STATUS_LABELS.get(delivery.status, delivery.status),
+            ),
             "warning",
         )
     return redirect(url_for(".delivery_log", **kept_filters(DeliveryFilterForm)))
@@ -90,7 +99,9 @@ def token_list():
         db.session.commit()
     except IntegrityError:  # the same name, created by someone else a moment ago
         db.session.rollback()
-        form.name.errors.append(f"A token named {form.name.data!r} already exists.")
+        form.name.errors.append(
+            gettext("A token named %(name)s already exists.", name=repr(form.name.data))
+        )
         return _token_page(form)
     return _token_page(TokenCreateForm(formdata=None), {"name": row.name, "plaintext": plaintext})
 
@@ -102,11 +113,14 @@ def token_revoke(token_id):
     row = db.get_or_404(ApiToken, token_id)
     require_button()
     if row.revoked_at is not None:
-        flash(f"The token {row.name} was already revoked.", "info")
+        flash(gettext("The token %(name)s was already revoked.", name=row.name), "info")
     else:
         revoke_token(row, acting_user())
         db.session.commit()
-        flash(f"The token {row.name} is revoked; requests that use it are refused.", "success")
+        revoked = gettext(
+            "The token %(name)s is revoked; requests that use it are refused.", name=row.name
+        )
+        flash(revoked, "success")
     return redirect(url_for(".token_list"))
 
 
@@ -120,7 +134,7 @@ def resource_alerts():
         values = form.values()
         changes = diff({f: getattr(row, f) for f in THRESHOLD_FIELDS}, values)
         if not changes:
-            flash("Nothing changed.", "info")
+            flash(gettext("Nothing changed."), "info")
             return redirect(url_for(".resource_alerts"))
         for field, value in values.items():
             setattr(row, field, value)
@@ -131,9 +145,12 @@ def resource_alerts():
             db.session.commit()
         except IntegrityError:  # two first saves at once: the other one created the row
             db.session.rollback()
-            flash("Another administrator saved the thresholds just now. Check them.", "warning")
+            flash(
+                gettext("Another administrator saved the thresholds just now. Check them."),
+                "warning",
+            )
             return redirect(url_for(".resource_alerts"))
-        flash("Resource alert thresholds saved.", "success")
+        flash(gettext("Resource alert thresholds saved."), "success")
         return redirect(url_for(".resource_alerts"))
     order = list(METRICS)
     states = sorted(

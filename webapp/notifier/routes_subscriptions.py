@@ -1,6 +1,7 @@
 """Subscription pages: everyone's own (``/account``) and the administrators' overview."""
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import login_required
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -42,7 +43,7 @@ def mine():
     form = TopicForm(user)
     if form.validate_on_submit():
         save_choice(user, form.topic.data, True, actor=user)
-        flash(f"You are subscribed to {form.topic.data}.", "success")
+        flash(gettext("You are subscribed to %(topic)s.", topic=form.topic.data), "success")
         return redirect(url_for(".mine"))
     search = request.args.get("q", "", type=str).strip()[:100]
     topics = own_topics(user)
@@ -74,7 +75,7 @@ def mine_remove():
         refused(form)
         return redirect(url_for(".mine"))
     save_choice(user, form.row.topic, False, actor=user)
-    flash(f"You are no longer subscribed to {form.row.topic}.", "success")
+    flash(gettext("You are no longer subscribed to %(topic)s.", topic=form.row.topic), "success")
     return redirect(url_for(".mine"))
 
 
@@ -89,7 +90,10 @@ def mine_system():
         return redirect(url_for(".mine"))
     topic, receive = form.topic.data, form.choice.data == "in"
     save_choice(user, topic, receive, actor=user)
-    flash(f"You receive {topic} again." if receive else f"You opted out of {topic}.", "success")
+    if receive:
+        flash(gettext("You receive %(topic)s again.", topic=topic), "success")
+    else:
+        flash(gettext("You opted out of %(topic)s.", topic=topic), "success")
     return redirect(url_for(".mine"))
 
 
@@ -114,7 +118,10 @@ def admin_list():
     if form.validate_on_submit():
         user, topic = form.chosen_user, form.topic.data
         save_choice(user, topic, True, actor=acting_user())
-        flash(f"{user.email} is subscribed to {topic}.", "success")
+        flash(
+            gettext("%(email)s is subscribed to %(topic)s.", email=user.email, topic=topic),
+            "success",
+        )
         return redirect(url_for(".admin_list"))
     filters = SubscriptionFilterForm(formdata=request.args)
     page = paginate(_filtered_subscriptions(filters)) if filters.validate() else None
@@ -141,8 +148,17 @@ def admin_remove():
     else:
         row = form.row
         user = db.session.get(User, row.user_id)
-        kind = "subscription to" if row.subscribed else "opt-out of"
+        if row.subscribed:
+            done = gettext(
+                "Removed the subscription to %(topic)s for %(email)s.",
+                topic=row.topic,
+                email=user.email,
+            )
+        else:
+            done = gettext(
+                "Removed the opt-out of %(topic)s for %(email)s.", topic=row.topic, email=user.email
+            )
         delete_choice(row, user, actor=acting_user())
         db.session.commit()
-        flash(f"Removed the {kind} {row.topic} for {user.email}.", "success")
+        flash(done, "success")
     return redirect(url_for(".admin_list", **kept_filters(SubscriptionFilterForm)))

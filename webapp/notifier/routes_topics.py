@@ -1,6 +1,7 @@
 """``/admin/topics``: the topic catalogue and who may see each topic."""
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext
 from sqlalchemy import func, select
 
 from ..auth import admin_view
@@ -33,7 +34,10 @@ def _save(form, name):
         actor=acting_user(),
     )
     db.session.commit()
-    flash(f"Registered {name}." if created else f"Saved {name}.", "success")
+    if created:
+        flash(gettext("Registered %(topic)s.", topic=name), "success")
+    else:
+        flash(gettext("Saved %(topic)s.", topic=name), "success")
 
 
 @bp.route("", methods=["GET", "POST"])

@@ -158,8 +158,12 @@ class BatchSender:
         log.error("deliveries held: %s", reason)
 
     def _give_back(self, items, delay=0.0):
+        self.give_back([i.id for i in items], delay)
+
+    def give_back(self, ids, delay=0.0):
+        """Put claimed deliveries back in the queue, due after ``delay`` seconds."""
         self._flush_sent()
-        outcomes.release([i.id for i in items], self.worker.worker_id, delay)
+        outcomes.release(ids, self.worker.worker_id, delay)
         db.session.commit()
 
     def _flush_sent(self):

@@ -2,7 +2,10 @@
 
 from datetime import timedelta
 
+from flask_babel import gettext, ngettext
+
 from ..extensions import db
+from ..i18n import local_time
 from ..timeutil import utcnow
 from .models import Delivery, WorkerHeartbeat
 
@@ -42,11 +45,19 @@ def delivery_status_line():
             .scalar_subquery(),
         )
     ).one()
-    sent = f"Last delivery {last:%Y-%m-%d %H:%M} UTC" if last else "No mail delivered yet"
-    failed = f"{failures} failure{'' if failures == 1 else 's'} in the last hour"
-    line = f"{sent}, {failed}, {waiting} waiting."
+    if last:
+        sent = gettext("Last delivery %(time)s", time=local_time(last, zone=True))
+    else:
+        sent = gettext("No mail delivered yet")
+    failed = ngettext(
+        "%(num)d failure in the last hour", "%(num)d failures in the last hour", failures
+    )
+    line = gettext("%(sent)s, %(failed)s, %(waiting)d waiting.", sent=sent, failed=failed,
+                   waiting=waiting)  # fmt: skip
     if throttled:
-        line += f" The server is throttling us: {throttled}"
+        line += " " + gettext("The server is throttling us: %(reply)s", reply=throttled)
     if waiting and not worker_health()["ok"]:
-        line += " No delivery worker has reported in the last 2 minutes: is it running?"
+        line += " " + gettext(
+            "No delivery worker has reported in the last 2 minutes: is it running?"
+        )
     return line

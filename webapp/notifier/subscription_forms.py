@@ -1,5 +1,7 @@
 """Forms of the subscription pages; every rule about who may follow which topic lives here."""
 
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, SelectField, StringField, SubmitField
 from wtforms.fields.choices import SelectChoice
@@ -17,15 +19,20 @@ from .topics import find_topic, in_audience
 
 def members_refused(topic):
     """The message telling a member that ``topic`` is for administrators."""
-    return f"{topic} is a system topic for administrators; members cannot subscribe to it."
+    return gettext(
+        "%(topic)s is a system topic for administrators; members cannot subscribe to it.",
+        topic=topic,
+    )
 
 
 class SubscriptionFilterForm(FilterForm):
     """Topic and user for the everyone's-subscriptions page."""
 
-    topic = StringField("Topic", [Optional(), Length(max=100), PlainText()], filters=[lower_filter])
+    topic = StringField(
+        _l("Topic"), [Optional(), Length(max=100), PlainText()], filters=[lower_filter]
+    )
     user = StringField(
-        "User email", [Optional(), Length(max=254), PlainText()], filters=[lower_filter]
+        _l("User email"), [Optional(), Length(max=254), PlainText()], filters=[lower_filter]
     )
 
 
@@ -37,22 +44,37 @@ def check_topic(user, topic, for_self=True):
     row = find_topic(topic)
     if topic in SYSTEM_TOPICS and not user.is_admin:
         return members_refused(topic)
+    if row is None and not for_self:
+        return f"No topic {topic!r} is registered. Register it under Topics first."
     if row is None or (for_self and not in_audience(user, row)):
-        return f"There is no topic {topic!r} you can subscribe to. Pick one from the list."
+        return gettext(
+            "There is no topic %(topic)s you can subscribe to. Pick one from the list.",
+            topic=repr(topic),
+        )
     if not in_audience(user, row):
-        return f"{user.email} is not in the audience of {topic}: edit the topic first."
+        return gettext(
+            "%(email)s is not in the audience of %(topic)s: edit the topic first.",
+            email=user.email,
+            topic=topic,
+        )
     if receives(user, topic):
         if topic in SYSTEM_TOPICS:
-            return f"{user.email} already receives {topic}: administrators get it by default."
-        return f"{user.email} is already subscribed to {topic}."
+            return gettext(
+                "%(email)s already receives %(topic)s: administrators get it by default.",
+                email=user.email,
+                topic=topic,
+            )
+        return gettext(
+            "%(email)s is already subscribed to %(topic)s.", email=user.email, topic=topic
+        )
     return None
 
 
 class TopicForm(FlaskForm):
     """A topic from the catalogue that the logged-in user subscribes to."""
 
-    topic = HiddenField("Topic", [DataRequired(message="Pick a topic from the list.")])
-    submit = SubmitField("Subscribe")
+    topic = HiddenField(_l("Topic"), [DataRequired(message=_l("Pick a topic from the list."))])
+    submit = SubmitField(_l("Subscribe"))
 
     def __init__(self, user, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -67,14 +89,14 @@ class TopicForm(FlaskForm):
 class AdminSubscriptionForm(FlaskForm):
     """A subscription an administrator adds for an active user."""
 
-    user = SelectField("User", coerce=int, validate_choice=False)
+    user = SelectField(_l("User"), coerce=int, validate_choice=False)
     topic = StringField(
-        "Topic",
-        [DataRequired(message="Enter a registered topic, such as card:42.")],
+        _l("Topic"),
+        [DataRequired(message=_l("Enter a registered topic, such as card:42."))],
         filters=[lower_filter],
-        description="A topic of the catalogue whose audience includes the user.",
+        description=_l("A topic of the catalogue whose audience includes the user."),
     )
-    submit = SubmitField("Add subscription")
+    submit = SubmitField(_l("Add subscription"))
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -82,13 +104,13 @@ class AdminSubscriptionForm(FlaskForm):
             db.select(User).where(User.active.is_(True)).order_by(User.email)
         ).all()
         self.active_users = {u.id: u for u in users}
-        self.user.choices = [SelectChoice(0, "Choose a user…")] + [
+        self.user.choices = [SelectChoice(0, gettext("Choose a user…"))] + [
             SelectChoice(u.id, u.label) for u in users
         ]
 
     def validate_user(self, field):
         if field.data not in self.active_users:
-            raise ValidationError("Choose an active user.")
+            raise ValidationError(gettext("Choose an active user."))
 
     def validate_topic(self, field):
         user = self.active_users.get(self.user.data)
@@ -121,7 +143,9 @@ class RemoveSubscriptionForm(FlaskForm):
         if row is not None and self.owner is not None and not self._owns(row):
             row = None  # someone else's row looks the same as a missing one
         if row is None:
-            raise ValidationError("That subscription no longer exists; nothing was removed.")
+            raise ValidationError(
+                gettext("That subscription no longer exists; nothing was removed.")
+            )
         self.row = row
 
 

@@ -5,6 +5,8 @@ import hmac
 import re
 import secrets
 
+from flask_babel import gettext
+
 from ..audit.record import record_event
 from ..extensions import db
 from ..timeutil import utcnow
@@ -21,9 +23,9 @@ def _digest(plaintext):
 def check_name(name):
     """An error message for a bad or taken token name, or None."""
     if not NAME_RE.match(name or ""):
-        return "Use 1–64 letters, digits, spaces, dots, dashes or underscores."
+        return gettext("Use 1–64 letters, digits, spaces, dots, dashes or underscores.")
     if db.session.scalar(db.select(ApiToken.id).where(ApiToken.name == name)) is not None:
-        return f"A token named {name!r} already exists."
+        return gettext("A token named %(name)s already exists.", name=repr(name))
     return None
 
 

@@ -1,15 +1,17 @@
 """The administrators' topic form: title, link, kind and audience."""
 
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import SelectField, SelectMultipleField, StringField, SubmitField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from ..auth.models import ROLES
+from ..auth.forms import ROLE_CHOICES
 from ..validators import PlainText, normalized_address
 from .forms import lower_filter
-from .models import TOPIC_KINDS
+from .labels import TOPIC_KIND_LABELS
 from .topics import find_topic, kind_problem, topic_name_problem, web_address_problem
 
 MAX_USERS = 1000
@@ -18,24 +20,29 @@ MAX_USERS = 1000
 class TopicEditForm(FlaskForm):
     """A topic's details; ``name`` only when registering a new one."""
 
-    name = StringField("Name", [Optional(), Length(max=100)], filters=[lower_filter])
-    title = StringField("Title", [DataRequired(message="Give the topic a title."),
-                                  Length(max=200), PlainText()])  # fmt: skip
-    url = StringField("Link", [Optional(), Length(max=500), PlainText()],
-                      description="Where the card or page opens in the BI platform.")  # fmt: skip
-    kind = SelectField("Kind", choices=[SelectChoice(k, k.title()) for k in TOPIC_KINDS])
+    name = StringField(_l("Name"), [Optional(), Length(max=100)], filters=[lower_filter])
+    title = StringField(_l("Title"), [DataRequired(message=_l("Give the topic a title.")),
+                                      Length(max=200), PlainText()])  # fmt: skip
+    url = StringField(
+        _l("Link"),
+        [Optional(), Length(max=500), PlainText()],
+        description=_l("Where the card or page opens in the BI platform."),
+    )
+    kind = SelectField(
+        _l("Kind"), choices=[SelectChoice(k, label) for k, label in TOPIC_KIND_LABELS.items()]
+    )
     roles = SelectMultipleField(
-        "Roles in the audience",
-        choices=[SelectChoice(role, role.title()) for role in ROLES],
+        _l("Roles in the audience"),
+        choices=[SelectChoice(c.value, c.label) for c in ROLE_CHOICES],
         option_widget=CheckboxInput(),
         widget=ListWidget(prefix_label=False),
     )
     users = TextAreaField(
-        "Users in the audience",
+        _l("Users in the audience"),
         [Length(max=MAX_USERS * 255)],
-        description="One email address a line. No role and no user: every user sees it.",
+        description=_l("One email address a line. No role and no user: every user sees it."),
     )
-    submit = SubmitField("Save topic")
+    submit = SubmitField(_l("Save topic"))
 
     def __init__(self, existing=None, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -48,7 +55,9 @@ class TopicEditForm(FlaskForm):
         if problem:
             raise ValidationError(problem)
         if find_topic(field.data) is not None:
-            raise ValidationError(f"{field.data} is registered already: edit it in the list.")
+            raise ValidationError(
+                gettext("%(topic)s is registered already: edit it in the list.", topic=field.data)
+            )
 
     def validate_url(self, field):
         problem = web_address_problem(field.data)
@@ -63,11 +72,13 @@ class TopicEditForm(FlaskForm):
     def validate_users(self, field):
         lines = [line.strip() for line in (field.data or "").splitlines() if line.strip()]
         if len(lines) > MAX_USERS:
-            raise ValidationError(f"At most {MAX_USERS} users.")
+            raise ValidationError(gettext("At most %(count)d users.", count=MAX_USERS))
         clean = []
         for line in lines:
             try:
                 clean.append(normalized_address(line))
             except ValueError:
-                raise ValidationError(f"{line[:100]!r} is not one valid email address.") from None
+                raise ValidationError(
+                    gettext("%(line)s is not one valid email address.", line=repr(line[:100]))
+                ) from None
         self.clean_users = sorted(set(clean))

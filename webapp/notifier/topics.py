@@ -2,6 +2,7 @@
 
 import re
 
+from flask_babel import gettext
 from sqlalchemy import exists, not_, or_, select
 
 from ..audit.record import diff, record_event
@@ -18,21 +19,24 @@ TOPIC_EXAMPLES = "card:42, page:sales-overview or task:nightly-etl"
 def topic_name_problem(name):
     """Why ``name`` cannot be a topic's name, or None."""
     if not TOPIC_NAME.fullmatch(name):  # fullmatch: "card:42\n" is not a name
-        return f"Lower-case letters, digits and : . _ - (at most 100), e.g. {TOPIC_EXAMPLES}."
+        return gettext(
+            "Lower-case letters, digits and : . _ - (at most 100), e.g. %(examples)s.",
+            examples=TOPIC_EXAMPLES,
+        )
     return None
 
 
 def web_address_problem(url):
     """Why ``url`` cannot be a topic's link, or None: only http(s) links go into mail."""
     if url and not url.lower().startswith(("https://", "http://")):
-        return "Give an address starting with https:// or http://."
+        return gettext("Give an address starting with https:// or http://.")
     return None
 
 
 def kind_problem(name, kind):
     """Why ``name`` cannot be of ``kind``, or None: the system topics are fixed."""
     if (kind == "system") != (name in SYSTEM_TOPICS):
-        return "Only task-failures and resource-alerts are system topics."
+        return gettext("Only task-failures and resource-alerts are system topics.")
     return None
 
 

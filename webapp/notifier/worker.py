@@ -10,14 +10,15 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import NamedTuple
 
+from flask_babel import force_locale
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from ..database import is_postgresql
-from ..email_service import PasswordUnusable, load_settings, session_params
+from ..email_service import DeliveryBlocked, PasswordUnusable, load_settings, session_params
 from ..extensions import db
 from ..timeutil import utcnow
-from .messages import NotificationMessage
+from .messages import NotificationMessage, recipient_locales
 from .models import Delivery, WorkerHeartbeat
 from .monitor import check_resources
 from .sending import BatchSender
@@ -204,6 +205,12 @@ class Worker:
                 "saved for other connection settings): enter it again.",
             )
             return
+        except DeliveryBlocked as blocked:
+            if blocked.temporary:  # the sign-in service is down: try again in a while
+                self.sender.give_back(ids, delay=self.app.config["NOTIFIER_BACKOFF_BASE"])
+            else:  # a revoked sign-in or a wrong secret: hold until an admin fixes it
+                self.sender.hold(ids, None, blocked.reason)
+            return
         messages = list(self._messages(settings, deliveries))
         sender, sessions = settings.sender_email, settings.max_connections
         per_minute = settings.max_per_minute
@@ -211,12 +218,15 @@ class Worker:
         self.sender.send(params, sender, messages, sessions, per_minute)
 
     def _messages(self, settings, deliveries):
-        """``(Item, build)`` per delivery; each notification is rendered and built once."""
-        built = {}
+        """``(Item, build)`` per delivery; each notification is rendered and built once per
+        language of its recipients."""
+        built, locales = {}, recipient_locales(deliveries)
         for d in deliveries:
             n = d.notification
-            if n.id not in built:
-                built[n.id] = NotificationMessage(settings, n)
-            message = built[n.id]
+            key = (n.id, locales[d.user_id])
+            if key not in built:
+                with force_locale(key[1]):
+                    built[key] = NotificationMessage(settings, n)
+            message = built[key]
             build = partial(message.for_recipient, d.recipient, d.message_id, d.user_id, d.topic)
             yield Item(d.id, d.recipient, d.attempts, d.created_at), build

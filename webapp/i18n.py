@@ -1,0 +1,141 @@
+"""Languages and time zones: which ones a request gets, and stored times shown in them.
+
+The language is the user's own choice (``/account``), else the browser's
+``Accept-Language``, else ``DEFAULT_LOCALE``; an anonymous visitor's choice in the
+navigation bar is kept in a cookie. Times are stored as naive UTC and shown in the user's
+zone (else ``DEFAULT_TIMEZONE``), always naming the zone.
+"""
+
+from datetime import UTC, datetime, time
+from zoneinfo import ZoneInfo
+
+from flask import current_app, has_app_context, has_request_context, request
+from flask_babel import get_locale, gettext
+from flask_login import current_user
+
+from .config import LOCALES
+from .extensions import babel
+
+#: Each UI language in its own words, for the language switcher (never translated).
+LANGUAGE_NAMES = {"en": "English", "zh_CN": "简体中文"}
+LOCALE_COOKIE = "bi_locale"
+# Traditional-script tags are not read as zh_CN: the next language the browser names wins.
+_TRADITIONAL = ("zh-hant", "zh-tw", "zh-hk", "zh-mo")
+
+
+def N_(text):  # noqa: N802 (the conventional name, a keyword of babel.cfg)
+    """Mark ``text`` for the catalogue without translating it here."""
+    return text
+
+
+# Strings that packages not yet marked for translation register with the shared pages (the
+# Email Service section's title and description in the settings menu and on the home page).
+# They are marked here so the catalogue holds them; shown() translates them. Remove each
+# once its own package marks it with lazy_gettext.
+UNMARKED_ELSEWHERE = (
+    N_("Email Service"),
+    N_("The outgoing mail server: connection, sender, password, Test Connection."),
+)
+
+
+def shown(text):
+    """``text`` in the request's language: lazy strings translate themselves, plain ones
+    (from a package that registered them unmarked) are looked up in the catalogue."""
+    if isinstance(text, str):
+        return gettext(text)
+    return text
+
+
+def accepted_locale(accept_languages):
+    """The first of ``LOCALES`` the browser's ``Accept-Language`` asks for, or None.
+
+    ``zh``, ``zh-CN``, ``zh-Hans`` and ``zh-SG`` mean zh_CN; ``en-GB`` means en.
+    """
+    for tag, quality in accept_languages:
+        tag = tag.strip().lower().replace("_", "-")
+        if quality <= 0 or tag == "*":
+            continue
+        if tag == "zh" or (tag.startswith("zh-") and not tag.startswith(_TRADITIONAL)):
+            return "zh_CN"
+        primary = tag.split("-")[0]
+        for code in LOCALES:
+            if code.lower().replace("_", "-") == tag or code == primary:
+                return code
+    return None
+
+
+def _user_value(name):
+    if not has_request_context() or not getattr(current_user, "is_authenticated", False):
+        return None
+    return getattr(current_user, name, None)
+
+
+def select_locale():
+    """The request's language: the user's setting, the cookie, the browser, else None
+    (Flask-Babel then uses ``DEFAULT_LOCALE``)."""
+    if not has_request_context():
+        return None
+    if request.path.startswith("/api/"):
+        return "en"  # the API answers programs: its messages stay English
+    own = _user_value("locale")
+    if own in LOCALES:
+        return own
+    cookie = request.cookies.get(LOCALE_COOKIE)
+    if cookie in LOCALES:
+        return cookie
+    return accepted_locale(request.accept_languages)
+
+
+def current_locale():
+    """The request's locale code, such as ``zh_CN`` (``DEFAULT_LOCALE`` outside requests)."""
+    return str(get_locale() or current_app.config["DEFAULT_LOCALE"])
+
+
+def html_lang():
+    """The ``lang`` attribute of the pages: ``zh-CN`` or ``en``."""
+    return current_locale().replace("_", "-")
+
+
+def time_zone_name():
+    """The user's IANA time zone, else ``DEFAULT_TIMEZONE`` (UTC outside the app)."""
+    own = _user_value("timezone")
+    if own:
+        return own
+    return current_app.config["DEFAULT_TIMEZONE"] if has_app_context() else "UTC"
+
+
+def local_time(value, seconds=False, zone=False):
+    """A stored naive UTC time in the user's zone: ``2026-11-28 02:05`` (``seconds`` adds
+    them; ``zone`` appends the zone's name, ``2026-11-28 02:05 (Asia/Shanghai)``)."""
+    if value is None:
+        return ""
+    name = time_zone_name()
+    local = value.replace(tzinfo=UTC).astimezone(ZoneInfo(name))
+    text = local.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    return f"{text} ({name})" if zone else text
+
+
+def day_start_utc(day):
+    """The naive UTC time at which ``day`` begins in the user's zone."""
+    start = datetime.combine(day, time(), tzinfo=ZoneInfo(time_zone_name()))
+    return start.astimezone(UTC).replace(tzinfo=None)
+
+
+def register(app):
+    """Bind Flask-Babel and give the templates the language and time helpers."""
+    babel.init_app(
+        app,
+        default_locale=app.config["DEFAULT_LOCALE"],
+        default_timezone=app.config["DEFAULT_TIMEZONE"],
+        locale_selector=select_locale,
+    )
+    # {% trans %} blocks may wrap lines: their msgids are whitespace-normalised.
+    app.jinja_env.policies["ext.i18n.trimmed"] = True
+    app.jinja_env.filters["localtime"] = local_time
+    app.jinja_env.filters["shown"] = shown
+    app.jinja_env.globals.update(
+        time_zone_name=time_zone_name,
+        current_locale=current_locale,
+        html_lang=html_lang,
+        language_names=LANGUAGE_NAMES,
+    )
