@@ -1,5 +1,7 @@
 """Enterprise Settings → Email Service: the page, Save, and Test Connection."""
 
+from urllib.parse import urlsplit
+
 from flask import (
     Blueprint,
     abort,
@@ -17,6 +19,7 @@ from limits import parse
 from ..auth import admin_view
 from ..extensions import db, limiter
 from ..negotiation import wants_json
+from ..pages import CSP
 from . import presets, service
 from .diagnosis import diagnose_connection
 from .forms import EmailSettingsForm
@@ -29,6 +32,16 @@ bp = Blueprint("email_service", __name__, url_prefix="/admin/settings/email")
 
 def _per_admin():
     return f"admin:{current_user.get_id() or request.remote_addr}"
+
+
+def _sign_in_policy():
+    """The page's Content-Security-Policy: its sign-in buttons post to this server, which
+    redirects to the provider, and browsers check that redirect against form-action."""
+    origins = sorted(
+        {"{0.scheme}://{0.netloc}".format(urlsplit(current_app.config[name]))
+         for name in ("OAUTH_MICROSOFT_AUTHORITY", "OAUTH_GOOGLE_AUTH_URL")}
+    )  # fmt: skip
+    return CSP.replace("form-action 'self'", "form-action 'self' " + " ".join(origins))
 
 
 def _page(form, diagnosis=None, status=200, offer_unverified=False, action="save"):
@@ -44,6 +57,7 @@ def _page(form, diagnosis=None, status=200, offer_unverified=False, action="save
             status_lines=[line() for line in current_app.extensions.get("email_status_lines", [])],
         ),
         status,
+        {"Content-Security-Policy": _sign_in_policy()},
     )
 
 
