@@ -313,3 +313,32 @@ class ManualClock:
 
     def advance(self, **delta):
         self.now += timedelta(**delta)
+
+
+# -- languages and time zones ----------------------------------------------------------------
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+def compile_catalogues():
+    """Compile each translations/*/LC_MESSAGES/messages.po whose .mo is missing or older, as
+    `make test` does, so a plain `pytest` on a fresh clone reads the translations too."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    for po in PROJECT.glob("translations/*/LC_MESSAGES/messages.po"):
+        mo = po.with_suffix(".mo")
+        if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
+            continue
+        with po.open("rb") as source:
+            catalog = read_po(source)
+        with mo.open("wb") as target:
+            write_mo(target, catalog)
+
+
+def set_preferences(app, email, locale=None, timezone=None):
+    """Store a user's own language and time zone, as /account does."""
+    with app.app_context():
+        user = db.session.scalar(db.select(User).where(User.email == email))
+        user.locale, user.timezone = locale, timezone
+        db.session.commit()

@@ -9,8 +9,9 @@ zone (else ``DEFAULT_TIMEZONE``), always naming the zone.
 from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
+from babel import Locale, support
 from flask import current_app, has_app_context, has_request_context, request
-from flask_babel import get_locale, gettext
+from flask_babel import Domain, get_locale, gettext
 from flask_login import current_user
 
 from .config import LOCALES
@@ -86,9 +87,41 @@ def select_locale():
     return accepted_locale(request.accept_languages)
 
 
+def locale_code(locale):
+    """Our code (a folder of translations/) for a Babel locale: Babel reads ``zh_CN`` as
+    ``zh_Hans_CN``, the script being implied."""
+    name = str(locale)
+    for code in LOCALES:
+        if name == code or str(Locale.parse(code)) == name:
+            return code
+    return name
+
+
+class CatalogueDomain(Domain):
+    """Flask-Babel's message domain, reading each language from its code's folder
+    (``translations/zh_CN``), where gettext alone would look for ``zh_Hans_CN`` or ``zh``."""
+
+    def get_translations(self):
+        locale = get_locale()
+        if locale is None:
+            return support.NullTranslations()
+        key = (str(locale), self.domain[0])
+        if key not in self.cache:
+            translations = support.Translations()
+            for folder in self.translation_directories:
+                names = [locale_code(locale), str(locale)]
+                catalogue = support.Translations.load(folder, names, self.domain[0])
+                translations.merge(catalogue)
+                if hasattr(catalogue, "plural"):  # merge() does not copy the plural rule
+                    translations.plural = catalogue.plural
+            self.cache[key] = translations
+        return self.cache[key]
+
+
 def current_locale():
     """The request's locale code, such as ``zh_CN`` (``DEFAULT_LOCALE`` outside requests)."""
-    return str(get_locale() or current_app.config["DEFAULT_LOCALE"])
+    locale = get_locale()
+    return locale_code(locale) if locale else current_app.config["DEFAULT_LOCALE"]
 
 
 def html_lang():
@@ -129,6 +162,7 @@ def register(app):
         default_timezone=app.config["DEFAULT_TIMEZONE"],
         locale_selector=select_locale,
     )
+    babel.domain_instance = CatalogueDomain()  # in place of Flask-Babel's cached default
     # {% trans %} blocks may wrap lines: their msgids are whitespace-normalised.
     app.jinja_env.policies["ext.i18n.trimmed"] = True
     app.jinja_env.filters["localtime"] = local_time

@@ -13,15 +13,14 @@ from .models import SYSTEM_TOPICS, Topic, TopicAudience
 
 TOPIC_NAME = re.compile(r"[a-z0-9][a-z0-9:._-]{0,99}")
 TOPIC_RULE = "lower-case letters, digits and the characters : . _ - (at most 100)"
-TOPIC_EXAMPLES = "card:42, page:sales-overview or task:nightly-etl"
 
 
 def topic_name_problem(name):
     """Why ``name`` cannot be a topic's name, or None."""
     if not TOPIC_NAME.fullmatch(name):  # fullmatch: "card:42\n" is not a name
         return gettext(
-            "Lower-case letters, digits and : . _ - (at most 100), e.g. %(examples)s.",
-            examples=TOPIC_EXAMPLES,
+            "Lower-case letters, digits and : . _ - (at most 100), "
+            "e.g. card:42, page:sales-overview or task:nightly-etl."
         )
     return None
 
