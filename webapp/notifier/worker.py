@@ -6,6 +6,7 @@ import secrets
 import signal
 import socket
 import time
+from collections import OrderedDict
 from datetime import datetime, timedelta
 from functools import partial
 from typing import NamedTuple
@@ -25,6 +26,8 @@ from .sending import BatchSender
 from .wakeup import Waiter
 
 log = logging.getLogger("webapp.notifier")
+MESSAGE_REUSE_SECONDS = 60.0  # so its Date header is never more than a minute old
+RECENT_MESSAGES = 8  # each may hold 10 MB of encoded files
 
 
 class Item(NamedTuple):
@@ -106,6 +109,7 @@ class Worker:
         self.commit_every = config["NOTIFIER_COMMIT_EVERY"]
         self.sender = BatchSender(self)
         self.waiter = Waiter()
+        self.recent_messages = OrderedDict()  # (notification, locale, version) -> (t, message)
 
     def stop(self, *_):
         """Finish the message in hand, give back the rest of the batch, then exit."""
@@ -217,16 +221,26 @@ class Worker:
         db.session.commit()  # no transaction stays open while talking SMTP
         self.sender.send(params, sender, messages, sessions, per_minute)
 
+    def _built(self, settings, notification, locale):
+        """The notification's message in ``locale``, reused by the next batches for a minute:
+        a thousand recipients are twenty batches, and a 2 MB file need not be encoded twenty
+        times. New settings make a new message."""
+        key = (notification.id, locale, settings.version)
+        entry = self.recent_messages.get(key)
+        if entry is None or time.monotonic() - entry[0] > MESSAGE_REUSE_SECONDS:
+            with force_locale(locale):
+                entry = (time.monotonic(), NotificationMessage(settings, notification))
+            self.recent_messages[key] = entry
+            while len(self.recent_messages) > RECENT_MESSAGES:
+                self.recent_messages.popitem(last=False)  # the oldest goes first
+        return entry[1]
+
     def _messages(self, settings, deliveries):
         """``(Item, build)`` per delivery; each notification is rendered and built once per
         language of its recipients."""
-        built, locales = {}, recipient_locales(deliveries)
+        locales = recipient_locales(deliveries)
         for d in deliveries:
             n = d.notification
-            key = (n.id, locales[d.user_id])
-            if key not in built:
-                with force_locale(key[1]):
-                    built[key] = NotificationMessage(settings, n)
-            message = built[key]
+            message = self._built(settings, n, locales[d.user_id])
             build = partial(message.for_recipient, d.recipient, d.message_id, d.user_id, d.topic)
             yield Item(d.id, d.recipient, d.attempts, d.created_at), build
