@@ -157,9 +157,9 @@ SETTINGS = (
     Setting("SESSION_IDLE_TIMEOUT", 2 * 3600.0, "a login unused this long ends, e.g. 2h",
             duration),
     Setting("LOGIN_HASH_CONCURRENCY", 2, "password checks run at once per app process", int),
-    # Long enough for a morning's burst of real logins to queue (a check takes ~0.25 s),
-    # short enough that a flood cannot hold the server's threads for long.
-    Setting("LOGIN_HASH_WAIT", 1.0,
+    # Long enough for a burst of real logins to queue (a check takes 0.25 s, more on a busy
+    # machine: 8 at once must all get in), short enough that a flood cannot hold threads long.
+    Setting("LOGIN_HASH_WAIT", 2.0,
             "seconds a login waits for a free password check before answering 503", float),
     Setting("LOGIN_DELAY_MAX", 1.0,
             "longest slow-down, seconds, of a login to an account failing from many places",
