@@ -29,16 +29,6 @@ def N_(text):  # noqa: N802 (the conventional name, a keyword of babel.cfg)
     return text
 
 
-# Strings that packages not yet marked for translation register with the shared pages (the
-# Email Service section's title and description in the settings menu and on the home page).
-# They are marked here so the catalogue holds them; shown() translates them. Remove each
-# once its own package marks it with lazy_gettext.
-UNMARKED_ELSEWHERE = (
-    N_("Email Service"),
-    N_("The outgoing mail server: connection, sender, password, Test Connection."),
-)
-
-
 def shown(text):
     """``text`` in the request's language: lazy strings translate themselves, plain ones
     (from a package that registered them unmarked) are looked up in the catalogue."""

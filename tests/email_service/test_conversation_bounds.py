@@ -65,5 +65,5 @@ def test_a_session_after_a_timeout_still_sends_quit(bounded_app, scripted_server
     server = scripted_servers(delays={"MAIL": 5})
     result = plain(bounded_app, server, password=None)
     failed(result, "mail_from", "timeout")
-    assert "stopped answering during mail_from" in result.hint
+    assert "stopped answering during MAIL FROM" in result.hint  # the step as the page names it
     assert server.wait_for("QUIT"), server.lines

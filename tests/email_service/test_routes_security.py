@@ -3,6 +3,7 @@ audited and budgeted."""
 
 import pytest
 
+from webapp.email_service.hints import stored_wording
 from webapp.email_service.models import EmailSettings
 from webapp.extensions import db
 
@@ -49,7 +50,8 @@ def test_the_worker_never_sends_a_password_saved_for_other_settings(smtp_app, pl
     assert counts["held"] == 1 and counts["sent"] == 0
     assert plain_server.commands == []
     with smtp_app.app_context():
-        assert "saved for other connection settings" in db.session.get(EmailSettings, 1).hold_reason
+        held = db.session.get(EmailSettings, 1).hold_reason
+        assert "saved for other connection settings" in stored_wording(held)
 
 
 def test_same_password_retyped_for_a_new_server_is_sealed_for_it(

@@ -14,10 +14,16 @@ from ..helpers import compile_catalogues
 ALLOWED = {
     "API", "BI", "Bearer", "CPU", "CSV", "Ctrl", "EHLO", "English", "HTTP", "HTTPS", "ID",
     "IP", "JSON", "SMTP", "SSL", "STARTTLS", "TLS", "URL", "UTC", "system",
+    # The Email Service: mail products and their consoles, as their Chinese pages name them,
+    # and protocol words (SMTP commands, OAuth, DNS, PEM, URI, "Web" application).
+    "Cloud", "Entra", "Exchange", "Gmail", "Google", "Microsoft", "Office", "Online",
+    "Outlook", "PowerShell", "QQ", "Workspace",
+    "AUTH", "DATA", "DNS", "FROM", "MAIL", "OAuth", "PEM", "RCPT", "TO", "URI", "Web",
 }  # fmt: skip
-# Addresses, links, time zone names and anything code-like (card:42, auth.login, bin_x):
-# a token with a digit, an underscore or inner punctuation is not a word of the UI.
-NOT_WORDS = re.compile(r"\S+@\S+|https?://\S*|[A-Za-z]+/[A-Za-z0-9_/+-]+")
+# Addresses, links (any scheme, smtp:// too), time zone names and anything code-like
+# (card:42, auth.login, bin_x): a token with a digit, an underscore or inner punctuation is
+# not a word of the UI.
+NOT_WORDS = re.compile(r"\S+@\S+|[a-z]+://\S*|[A-Za-z]+/[A-Za-z0-9_/+-]+")
 TOKEN = re.compile(r"[A-Za-z0-9_]+(?:[-.:'/+][A-Za-z0-9_]+)*")
 WORD = re.compile(r"[A-Za-z]{2,}")
 # Elements whose text is code or recorded data, shown as it is: <code>, and an audit

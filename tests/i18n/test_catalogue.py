@@ -15,8 +15,8 @@ PROJECT = Path(__file__).resolve().parent.parent.parent
 # The keywords beside Babel's defaults, as the Makefile's BABEL_KEYWORDS gives them.
 KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None, "lazy_pgettext": ((1, "c"), 2)}
 TRANSLATED = [code for code in LOCALES if code != "en"]
-# Templates of the Email Service, translated after its OAuth work: empty this then.
-EXCLUDED_TEMPLATES = ("email_service/",)
+# Templates whose text is not translated yet (none: every template is).
+EXCLUDED_TEMPLATES = ()
 
 
 def _key(message, context):

@@ -64,3 +64,22 @@ def test_resource_alerts_are_worded_in_each_recipients_language(notifier_app, pl
     mail = _received(plain_server)[admin.email]
     assert mail["Subject"].startswith("[服务器] ") and "磁盘使用率" in mail["Subject"]
     assert "阈值：" in mail.get_body(("plain",)).get_content()
+
+
+def test_the_test_email_is_in_its_recipients_language(smtp_app, plain_server, admin):
+    from ..helpers import post_form, settings_values
+
+    add_user(smtp_app, "zhang@example.com", "password-long-1", "member", "张三")
+    set_preferences(smtp_app, "zhang@example.com", "zh_CN")
+    client = smtp_app.test_client()
+    post_form(client, "/login", {"email": admin.email, "password": admin.password})
+    for address in ("zhang@example.com", "named@example.com"):
+        page = post_form(client, "/admin/settings/email/test",
+                         settings_values(plain_server, test_email=address))  # fmt: skip
+        assert "Connection works: the test email was sent." in page.get_data(as_text=True)
+    mails = _received(plain_server)
+    chinese = mails["zhang@example.com"]
+    assert chinese["Subject"].startswith("BI 平台测试邮件（T-")
+    assert "这是" in chinese.get_body(("plain",)).get_content()
+    english = mails["named@example.com"]  # no account: DEFAULT_LOCALE
+    assert english["Subject"].startswith("Test email from the BI platform (T-")

@@ -14,14 +14,9 @@ from webapp.timeutil import utcnow
 
 from ..helpers import add_user, csrf_token, post_form, set_preferences
 
-# The Email Service pages, translated once its OAuth work is done. Whoever finishes them:
-# mark their strings, run `make translations`, translate, then empty this tuple (and the
-# EXCLUDED_TEMPLATES of test_catalogue.py). A path ending in "/" excludes what starts with it.
-EXCLUDED = (
-    "/admin/settings/email",  # the settings form (its POST, Save, renders the same page)
-    "/admin/settings/email/test",  # Test Connection's result
-    "/admin/settings/email/oauth/",  # the OAuth sign-in pages
-)
+# Pages not translated yet (none: every page is). A path ending in "/" excludes what starts
+# with it.
+EXCLUDED = ()
 ZH = {"Accept-Language": "zh-CN,zh;q=0.9"}
 PASSWORD = "密码-password-123"
 
@@ -98,7 +93,9 @@ def test_every_page_is_chinese_for_an_administrator_and_a_member(app, chinese_si
     assert left == {}
 
 
-def test_refused_forms_flashes_and_errors_are_chinese(app, chinese_site, english_words):
+def test_refused_forms_flashes_and_errors_are_chinese(
+    app, chinese_site, english_words, closed_port
+):
     admin_client, _, _ = chinese_site
     answers = {
         "new user, empty": post_form(admin_client, "/admin/users/new", {}),
@@ -110,6 +107,13 @@ def test_refused_forms_flashes_and_errors_are_chinese(app, chinese_site, english
         "thresholds": post_form(admin_client, "/admin/settings/email/resource-alerts",
                                 {"disk_percent": "200", "memory_percent": "",
                                  "load_per_core": "x", "cooldown_minutes": "9" * 20}),
+        "email, save with errors": post_form(admin_client, "/admin/settings/email", {
+            "smtp_host": "smtp://mail.example.com:25", "smtp_port": "70000", "security": "ssl",
+            "sender_email": "not-an-address", "auth_method": "password", "enabled": "y"}),
+        "email, failed test": post_form(admin_client, "/admin/settings/email/test", {
+            "smtp_host": "127.0.0.1", "smtp_port": str(closed_port), "security": "ssl",
+            "sender_email": "bi@example.com", "test_email": "wang.admin@example.com",
+            "auth_method": "password", "password": "wrong-password-1"}),
         "account, bad zone": post_form(admin_client, "/account", {"timezone": "Mars/Base"}),
         "audit, bad dates": admin_client.get("/admin/audit?since=2026-02-02&until=2026-02-01"),
         "audit, old date": admin_client.get("/admin/audit?since=1999-01-01&action=no.such"),
@@ -130,6 +134,27 @@ def test_refused_forms_flashes_and_errors_are_chinese(app, chinese_site, english
     assert left == {}
     errors = answers["new user, bad"].get_data(as_text=True)
     assert "请修正标出的字段" in errors and "两次输入的密码不一致" in errors
+    email = answers["email, save with errors"].get_data(as_text=True)
+    assert "没有保存任何内容" in email and "只填写服务器名称" in email
+    failed = answers["email, failed test"].get_data(as_text=True)
+    assert "连接在“建立连接”步骤失败" in failed and "拒绝连接" in failed
+
+
+def test_the_json_test_connection_result_stays_english(chinese_site, closed_port):
+    admin_client, _, _ = chinese_site
+    json_answer = {"Accept": "application/json"}
+    form = {"csrf_token": csrf_token(admin_client), "smtp_host": "127.0.0.1",
+            "smtp_port": str(closed_port), "security": "ssl", "sender_email": "bi@example.com",
+            "auth_method": "password", "test_email": "ops@example.com"}  # fmt: skip
+    answer = admin_client.post("/admin/settings/email/test", headers=json_answer, data=form)
+    result = answer.get_json()
+    assert result["ok"] is False and result["failed_step"] == "connect"
+    assert result["hint"].startswith("Nothing accepts connections on 127.0.0.1 port")
+    assert [step["name"] for step in result["steps"]] == ["resolve", "connect"]
+    refused = admin_client.post("/admin/settings/email/test", headers=json_answer,
+                                data={**form, "smtp_host": ""})  # fmt: skip
+    assert refused.status_code == 400
+    assert refused.get_json()["errors"]["smtp_host"] == "Enter the mail server's name."
 
 
 def test_visitors_pages_follow_the_browser(app, chinese_site, english_words):

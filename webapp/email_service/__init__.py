@@ -3,6 +3,8 @@
 The notifier uses this package only through the names imported here.
 """
 
+from flask_babel import lazy_gettext as _l
+
 from ..audit import register_actions
 from ..auth import add_settings_section
 from ..health import add_health_check
@@ -13,7 +15,7 @@ from .hints import explain
 from .message import build_message, message_without_recipient
 from .models import PasswordNotBound, load_settings
 from .replies import StepFailed
-from .service import DeliveryBlocked, hold_delivery, session_params
+from .service import DeliveryBlocked, hold_delivery, session_params, unusable_password
 
 __all__ = [
     "DeliveryBlocked",
@@ -27,6 +29,7 @@ __all__ = [
     "load_settings",
     "open_session",
     "session_params",
+    "unusable_password",
 ]
 # The stored password cannot be used: no key decrypts it, or it was saved for other settings.
 PasswordUnusable = (UndecryptableSecret, PasswordNotBound)
@@ -59,9 +62,9 @@ def register(app):
     app.cli.add_command(cli.rotate_key_command)
     add_settings_section(
         app,
-        "Email Service",
+        _l("Email Service"),
         "email_service.settings_page",
-        "The outgoing mail server: connection, sender, password, Test Connection.",
+        _l("The outgoing mail server: connection, sender, password, Test Connection."),
     )
     add_health_check(app, "email_service", _health)
     register_actions(

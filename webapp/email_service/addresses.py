@@ -5,6 +5,7 @@ import socket
 import threading
 
 import psutil
+from flask_babel import gettext
 
 from .replies import StepFailed
 
@@ -58,23 +59,23 @@ def address_refusal(address, allow_loopback, own=None):
     carried = embedded_ipv4(ip)
     if carried is not None:
         why = address_refusal(carried, allow_loopback, own)
-        return f"{why}, carried inside an IPv6 address" if why else None
+        return gettext("%(why)s, carried inside an IPv6 address", why=why) if why else None
     if ip in METADATA_ADDRESSES:
-        return "a cloud metadata service"
+        return gettext("a cloud metadata service")
     if ip.is_link_local:
-        return "link-local (where cloud metadata services live)"
+        return gettext("link-local (where cloud metadata services live)")
     if ip.is_multicast:
-        return "multicast"
+        return gettext("multicast")
     if ip.is_unspecified or ip in THIS_NETWORK:
-        return "unspecified (0.0.0.0/8 or ::), which reaches this server itself"
+        return gettext("unspecified (0.0.0.0/8 or ::), which reaches this server itself")
     if ip.version == 4 and (ip.is_reserved or ip == ipaddress.ip_address("255.255.255.255")):
-        return "reserved"
+        return gettext("reserved")
     if allow_loopback:
         return None
     if ip.is_loopback:
-        return "loopback (this server itself; set SMTP_ALLOW_LOOPBACK=1 to allow)"
+        return gettext("loopback (this server itself; set SMTP_ALLOW_LOOPBACK=1 to allow)")
     if ip in (own_addresses() if own is None else {_ip(a) for a in own}):
-        return "an address of this server itself (set SMTP_ALLOW_LOOPBACK=1 to allow)"
+        return gettext("an address of this server itself (set SMTP_ALLOW_LOOPBACK=1 to allow)")
     return None
 
 
@@ -137,7 +138,7 @@ def resolve_within(host, port, seconds):
     worker.start()
     worker.join(seconds)
     if worker.is_alive():
-        raise StepFailed("resolve", "dns_timeout", detail="no answer from DNS in time")
+        raise StepFailed("resolve", "dns_timeout", detail=gettext("no answer from DNS in time"))
     if "error" in outcome:
         raise StepFailed("resolve", "dns", detail=str(outcome["error"]))
     return list(dict.fromkeys(info[4][0] for info in outcome["infos"]))

@@ -2,10 +2,13 @@
 
 import secrets
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from flask import current_app, render_template
+from flask_babel import force_locale, gettext
 
+from ..i18n import N_
 from ..timeutil import utcnow
 from .hints import explain
 from .message import build_message
@@ -63,8 +66,8 @@ def _test_message(params, sender_email, sender_name, test_email, reference, tls)
     facts = {
         "host": params.host,
         "port": params.port,
-        "security": Security(params.security).long_label,
-        "tls": tls or "not encrypted",
+        "security": str(Security(params.security).long_label),
+        "tls": tls or gettext("not encrypted"),
         "sent_at": utcnow().strftime("%Y-%m-%d %H:%M:%S UTC"),
         "reference": reference,
     }
@@ -72,7 +75,7 @@ def _test_message(params, sender_email, sender_name, test_email, reference, tls)
         sender_email=sender_email,
         sender_name=sender_name,
         to=[test_email],
-        subject=f"Test email from the BI platform ({reference})",
+        subject=gettext("Test email from the BI platform (%(reference)s)", reference=reference),
         text=render_template("mail/test_connection.txt", **facts),
         html=render_template("mail/test_connection.html", **facts),
         headers={"Auto-Submitted": "auto-generated"},
@@ -80,8 +83,9 @@ def _test_message(params, sender_email, sender_name, test_email, reference, tls)
     return message.as_bytes()
 
 
-def diagnose_connection(params, *, sender_email, sender_name="", test_email=None):
-    """Run every step against the server; with ``test_email`` also send a test message."""
+def diagnose_connection(params, *, sender_email, sender_name="", test_email=None, test_locale=None):
+    """Run every step against the server; with ``test_email`` also send a test message,
+    worded in ``test_locale`` (default: the current language)."""
     reference = new_reference()
     started = time.monotonic()
     conv = conversation(params)
@@ -90,9 +94,10 @@ def diagnose_connection(params, *, sender_email, sender_name="", test_email=None
         with conv:
             conv.open()
             if test_email:
-                message = _test_message(
-                    params, sender_email, sender_name, test_email, reference, conv.tls
-                )
+                with force_locale(test_locale) if test_locale else nullcontext():
+                    message = _test_message(
+                        params, sender_email, sender_name, test_email, reference, conv.tls
+                    )
                 conv.send(sender_email, [test_email], message)
                 result.sent = True
             else:
@@ -110,11 +115,14 @@ def diagnose_connection(params, *, sender_email, sender_name="", test_email=None
 
 def security_warning(port, security):
     """A non-blocking warning for a port and protocol that rarely go together, or None."""
-    unusual = {(465, "tls"): "SSL", (587, "ssl"): "TLS", (25, "ssl"): "None or TLS"}
+    unusual = {(465, "tls"): "SSL", (587, "ssl"): "TLS", (25, "ssl"): N_("None or TLS")}
     usual = unusual.get((port, security))
     if usual is None:
         return None
-    return (
-        f"Port {port} with {Security(security).label} is unusual: this port normally uses "
-        f"{usual}. Test Connection will tell you if it works."
+    return gettext(
+        "Port %(port)s with %(security)s is unusual: this port normally uses %(usual)s. "
+        "Test Connection will tell you if it works.",
+        port=port,
+        security=Security(security).label,
+        usual=gettext(usual),
     )

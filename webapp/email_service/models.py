@@ -4,6 +4,8 @@ encrypted, each sealed with the settings it was entered for."""
 import json
 from enum import StrEnum
 
+from flask_babel import lazy_gettext as _l
+
 from ..extensions import db
 from ..timeutil import utcnow
 from . import encryption
@@ -17,8 +19,8 @@ class Security(StrEnum):
         member._value_, member.label, member.long_label = value, label, long_label
         return member
 
-    NONE = "none", "None", "None"
-    SSL = "ssl", "SSL", "SSL (implicit TLS)"
+    NONE = "none", _l("None"), _l("None")
+    SSL = "ssl", "SSL", _l("SSL (implicit TLS)")
     TLS = "tls", "TLS", "TLS (STARTTLS)"
 
 
@@ -30,7 +32,7 @@ class AuthMethod(StrEnum):
         member._value_, member.label = value, label
         return member
 
-    PASSWORD = "password", "Password or authorization code"
+    PASSWORD = "password", _l("Password or authorization code")
     MICROSOFT = "microsoft", "Microsoft 365 (OAuth 2.0)"
     GOOGLE = "google", "Google (OAuth 2.0)"
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import requests
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
+from flask_babel import gettext
 
 MICROSOFT_APP_SCOPE = "https://outlook.office365.com/.default"
 MICROSOFT_DELEGATED_SCOPE = "https://outlook.office365.com/SMTP.Send offline_access"
@@ -111,7 +112,7 @@ def _failure(exc):
         # The provider's first sentence names the problem; the rest is trace ids.
         return TokenFailed(kind, f"{exc.error}: {description.split('. ')[0][:300]}")
     if isinstance(exc, requests.Timeout):
-        return TokenFailed("oauth_timeout", "the sign-in service did not answer in time")
+        return TokenFailed("oauth_timeout", gettext("the sign-in service did not answer in time"))
     if isinstance(exc, requests.RequestException):
         return TokenFailed("oauth_unreachable", type(exc).__name__)
     return None
@@ -244,5 +245,6 @@ def xoauth2_challenge(challenges):
         except ValueError:
             return challenge[:200].decode("ascii", "replace")
         if isinstance(body, dict):
-            return "server said " + ", ".join(f"{k}={v}" for k, v in sorted(body.items()))[:300]
+            said = ", ".join(f"{k}={v}" for k, v in sorted(body.items()))
+            return gettext("server said %(reply)s", reply=said)[:300]
     return ""

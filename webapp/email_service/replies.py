@@ -3,6 +3,24 @@
 import re
 from dataclasses import dataclass, field
 
+from flask_babel import lazy_gettext as _l
+
+# How each step is shown (the JSON result and the stored records keep the codes).
+STEP_LABELS = {
+    "token": _l("Get token (OAuth)"),
+    "resolve": _l("Resolve host"),
+    "connect": _l("Connect"),
+    "tls": _l("TLS handshake"),
+    "greeting": _l("Server greeting"),
+    "ehlo": "EHLO",
+    "starttls": "STARTTLS",
+    "ehlo_after_starttls": _l("EHLO (encrypted)"),
+    "auth": _l("Log in (AUTH)"),
+    "mail_from": _l("MAIL FROM"),
+    "rcpt_to": _l("RCPT TO"),
+    "data": _l("DATA (message)"),
+}
+
 # What a refusal means at each step when nothing in the reply says more.
 STEP_REFUSALS = {
     "greeting": "bad_greeting",

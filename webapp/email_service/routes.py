@@ -13,17 +13,22 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import force_locale, gettext
 from flask_login import current_user
 from limits import parse
 
 from ..auth import admin_view
+from ..auth.models import User
+from ..config import LOCALES
 from ..extensions import db, limiter
 from ..negotiation import wants_json
 from ..pages import CSP
 from . import presets, service
 from .diagnosis import diagnose_connection
 from .forms import EmailSettingsForm
+from .hints import stored_wording
 from .models import load_settings
+from .replies import STEP_LABELS
 
 # One budget for every outbound connection the web makes (Test, or Save's check).
 PROBE_BUDGET = parse("10 per minute")
@@ -51,7 +56,9 @@ def _page(form, diagnosis=None, status=200, offer_unverified=False, action="save
             form=form,
             diagnosis=diagnosis,
             presets=presets.FOR_BROWSER,
-            presets_json=presets.BROWSER_JSON,
+            presets_json=presets.browser_json(),
+            step_labels=STEP_LABELS,
+            hold_reason=stored_wording(form.stored.hold_reason) if form.stored.hold_reason else "",
             offer_unverified=offer_unverified,
             action=action,
             status_lines=[line() for line in current_app.extensions.get("email_status_lines", [])],
@@ -109,11 +116,10 @@ def save():
         form.add_errors({"version": str(stale)})
         return _page(form)
     db.session.commit()
-    flash(
-        "Email settings saved."
-        + (" The connection check passed." if verification == "passed" else ""),
-        "success",
-    )
+    if verification == "passed":
+        flash(gettext("Email settings saved. The connection check passed."), "success")
+    else:
+        flash(gettext("Email settings saved."), "success")
     return redirect(url_for("email_service.settings_page"))
 
 
@@ -125,17 +131,28 @@ def _check(row, values, trigger, test_email=None):
         service.connection_params(row, values),
         service.tests_stored(row, values),
     )
+    test_locale = test_email and _recipient_locale(test_email)
     _release_database()
     diagnosis = diagnose_connection(
         params,
         sender_email=values.sender_email,
         sender_name=values.sender_name or "",
         test_email=test_email,
+        test_locale=test_locale,
     )
     service.record_test(params, diagnosis, tested_stored and trigger == "test", trigger)
     service.keep_rotated_refresh_token(params.oauth, diagnosis.refresh_token)
     db.session.commit()
     return diagnosis
+
+
+def _recipient_locale(address):
+    """The language the test email is written in: its recipient's, when the address has an
+    account that chose one, else ``DEFAULT_LOCALE``."""
+    locale = db.session.scalar(
+        db.select(User.locale).where(db.func.lower(User.email) == address.lower())
+    )
+    return locale if locale in LOCALES else current_app.config["DEFAULT_LOCALE"]
 
 
 def _apply_preset(form):
@@ -145,14 +162,24 @@ def _apply_preset(form):
         for name in presets.FIELDS:
             getattr(form, name).data = preset[name]
     elif form.preset.data != "other":
-        form.preset.errors = ["Choose one of the listed providers, or Other."]
+        form.preset.errors = [gettext("Choose one of the listed providers, or Other.")]
     return _page(form)
 
 
 @bp.route("/test", methods=["POST"])
 @admin_view
 def test_connection():
-    """Run Test Connection with the unsaved form values; HTML, or JSON when asked."""
+    """Run Test Connection with the unsaved form values; HTML, or JSON when asked.
+
+    The JSON answer is read by programs and stays English, like the rest of the JSON API.
+    """
+    if wants_json():
+        with force_locale("en"):
+            return _test_connection()
+    return _test_connection()
+
+
+def _test_connection():
     row = load_settings()
     form = EmailSettingsForm(row)
     values = form.validate(for_test=True) and form.values()
@@ -160,7 +187,7 @@ def test_connection():
     if not values or errors:
         form.add_errors(errors or {})
         if wants_json():
-            errors = {name: messages[0] for name, messages in form.errors.items()}
+            errors = {name: str(messages[0]) for name, messages in form.errors.items()}
             return jsonify({"ok": False, "errors": errors}), 400
         return _page(form, action="test")
     diagnosis = _check(row, values, trigger="test", test_email=values.test_email)

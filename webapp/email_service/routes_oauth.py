@@ -4,6 +4,7 @@ back to ``BASE_URL``, or a device code when this server's address cannot be regi
 import secrets
 
 from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import lazy_gettext as _l
 
 from ..audit.record import record_event, secret_change
 from ..auth import admin_view
@@ -26,15 +27,21 @@ from .transport import SmtpParams
 
 PENDING = "email_oauth"  # session key: the sign-in under way (state, PKCE verifier, app)
 MESSAGES = {
-    "not_ready": "Save the settings with Microsoft 365 or Google, delegated sign-in, the client "
-    "ID and the client secret first; then sign in.",
-    "state": "The sign-in could not be matched to one started here (it may have been started "
-    "in another tab or has expired). Start it again.",
-    "denied": "The sign-in was not completed: {error}.",
-    "signed_in": "Signed in as {account}. The platform now sends mail as this mailbox.",
-    "pending": "Microsoft has not seen the sign-in yet. Enter the code at {uri}, then press "
-    "the button again.",
-    "signed_out": "Signed out: the stored refresh token was deleted.",
+    "not_ready": _l(
+        "Save the settings with Microsoft 365 or Google, delegated sign-in, the client ID and "
+        "the client secret first; then sign in."
+    ),
+    "state": _l(
+        "The sign-in could not be matched to one started here (it may have been started in "
+        "another tab or has expired). Start it again."
+    ),
+    "denied": _l("The sign-in was not completed: %(error)s."),
+    "signed_in": _l("Signed in as %(account)s. The platform now sends mail as this mailbox."),
+    "pending": _l(
+        "Microsoft has not seen the sign-in yet. Enter the code at %(uri)s, then press the "
+        "button again."
+    ),
+    "signed_out": _l("Signed out: the stored refresh token was deleted."),
 }
 
 
@@ -57,7 +64,8 @@ def _redirect_uri():
 
 
 def _back(message_key, category="error", **values):
-    flash(MESSAGES[message_key].format(**values), category)
+    text = str(MESSAGES[message_key])  # a str: the session cannot store a lazy string
+    flash(text % values if values else text, category)
     return redirect(url_for("email_service.settings_page"))
 
 
@@ -65,7 +73,7 @@ def _failed(client, failure, row):
     step = StepFailed("token", failure.kind, detail=failure.detail)
     params = SmtpParams(row.smtp_host, row.smtp_port, row.security, row.effective_login,
                         oauth=client)  # fmt: skip
-    flash(explain(step, params), "error")
+    flash(str(explain(step, params)), "error")
     return redirect(url_for("email_service.settings_page"))
 
 

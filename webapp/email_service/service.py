@@ -3,12 +3,15 @@
 from dataclasses import dataclass, field, fields
 
 from flask import current_app
+from flask_babel import force_locale, gettext
+from flask_babel import lazy_gettext as _l
 
 from ..audit.record import diff, record_event, secret_change
 from ..extensions import db
+from ..i18n import local_time
 from ..timeutil import utcnow
 from .encryption import UndecryptableSecret
-from .hints import explain
+from .hints import Hint, explain, stored_wording
 from .models import PasswordNotBound, app_target, connection_target, load_settings
 from .oauth import TOKENS, TokenFailed, make_client
 from .replies import StepFailed
@@ -30,28 +33,35 @@ FIELDS = (
     "oauth_client_id",
     "oauth_flow",
 )
-RETYPE = (
+# Worded in the reader's language when a form shows them (lazy strings).
+RETYPE = _l(
     "You changed the server, port, security protocol or login name: enter the password "
     "again. A stored password is only ever sent to the server, port, security and login it "
     "was saved for."
 )
-UNDECRYPTABLE = (
+UNDECRYPTABLE = _l(
     "The stored password can no longer be decrypted (the encryption keys changed): enter it again."
 )
-BOTH = "Either enter a new password or remove the stored one, not both."
-PLAINTEXT = (
+BOTH = _l("Either enter a new password or remove the stored one, not both.")
+PLAINTEXT = _l(
     "With security None the password crosses the network unencrypted. Choose SSL or TLS, "
     "or tick this box to confirm."
 )
 OAUTH_ERRORS = {
-    "secret": "Enter the client secret (its Value, not its Secret ID).",
-    "secret_retype": "You changed the provider, tenant or client ID: enter the client secret "
-    "again. A stored secret is only ever sent for the app it was entered for.",
-    "secret_unreadable": "The stored client secret can no longer be decrypted (the "
-    "encryption keys changed): enter it again.",
-    "tenant": "Enter the Directory (tenant) ID, or your domain such as contoso.onmicrosoft.com.",
-    "client_id": "Enter the Application (client) ID of the app registration.",
-    "plaintext": "OAuth tokens are only sent encrypted: choose SSL or TLS.",
+    "secret": _l("Enter the client secret (its Value, not its Secret ID)."),
+    "secret_retype": _l(
+        "You changed the provider, tenant or client ID: enter the client secret again. A "
+        "stored secret is only ever sent for the app it was entered for."
+    ),
+    "secret_unreadable": _l(
+        "The stored client secret can no longer be decrypted (the encryption keys changed): "
+        "enter it again."
+    ),
+    "tenant": _l(
+        "Enter the Directory (tenant) ID, or your domain such as contoso.onmicrosoft.com."
+    ),
+    "client_id": _l("Enter the Application (client) ID of the app registration."),
+    "plaintext": _l("OAuth tokens are only sent encrypted: choose SSL or TLS."),
 }
 
 
@@ -194,8 +204,9 @@ def connection_params(row, values):
 
 
 class DeliveryBlocked(Exception):
-    """The notifier cannot log in with the stored settings; ``reason`` says why in words,
-    ``temporary`` whether trying again later may work (the sign-in service was down)."""
+    """The notifier cannot log in with the stored settings; ``reason`` (a ``Hint``) says why
+    in words, ``temporary`` whether trying again later may work (the sign-in service was
+    down)."""
 
     def __init__(self, reason, temporary=False):
         super().__init__(reason)
@@ -241,11 +252,13 @@ def check_version(row, submitted):
     """StaleSettings (naming who changed what when) if the row moved on since the page."""
     if submitted == str(row.version or 0):
         return
-    when = row.updated_at.strftime("%Y-%m-%d %H:%M:%S UTC") if row.updated_at else "?"
     raise StaleSettings(
-        f"These settings were changed by {row.updated_by or 'another administrator'} at "
-        f"{when} after you opened this page. Reload the page to see that change, then make "
-        "yours again."
+        gettext(
+            "These settings were changed by %(who)s at %(when)s after you opened this page. "
+            "Reload the page to see that change, then make yours again.",
+            who=row.updated_by or gettext("another administrator"),
+            when=local_time(row.updated_at, seconds=True, zone=True) or "?",
+        )
     )
 
 
@@ -308,7 +321,7 @@ def save_settings(row, values, actor, verification, submitted_version):
     row.version = (row.version or 0) + 1
     row.updated_at, row.updated_by = utcnow(), actor.email
     if verification == "passed" and row.hold_reason:
-        changes["hold"] = [row.hold_reason[:200], None]
+        changes["hold"] = [recorded_hold(row.hold_reason), None]
         row.hold_reason, row.held_since = None, None
     db.session.add(row)
     record_event("email_settings.updated", target="email-service", changes=changes, actor=actor)
@@ -333,16 +346,32 @@ def record_test(params, diagnosis, tested_stored, trigger="test"):
         release_hold(diagnosis.reference)
 
 
+def unusable_password():
+    """The hold reason for a stored password that cannot be used."""
+    return Hint("password_unusable")
+
+
+def recorded_hold(stored):
+    """A hold reason as the audit log records it: English words, not the stored codes."""
+    with force_locale("en"):
+        return stored_wording(stored)[:200]
+
+
 def hold_delivery(reason):
-    """Put outgoing mail on hold until a passing test; recorded once per hold."""
+    """Put outgoing mail on hold until a passing test; recorded once per hold.
+
+    A ``Hint`` is stored as its template's key and values, and worded for each reader of
+    the page; plain text is stored as it is.
+    """
     row = load_settings(for_update=True)
     if row.version == 0 or row.hold_reason:
         return
-    row.hold_reason, row.held_since = reason[:500], utcnow()
+    stored = reason.stored(500) if isinstance(reason, Hint) else reason[:500]
+    row.hold_reason, row.held_since = stored, utcnow()
     record_event(
         "email_settings.held",
         target="email-service",
-        changes={"hold": [None, reason[:200]]},
+        changes={"hold": [None, recorded_hold(stored)]},
         actor="system",
     )
 
@@ -352,6 +381,6 @@ def release_hold(reference):
     row = load_settings(for_update=True)
     if not row.hold_reason:
         return
-    changes = {"hold": [row.hold_reason[:200], None], "reference": [None, reference]}
+    changes = {"hold": [recorded_hold(row.hold_reason), None], "reference": [None, reference]}
     row.hold_reason, row.held_since = None, None
     record_event("email_settings.released", target="email-service", changes=changes)

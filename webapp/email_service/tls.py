@@ -5,6 +5,8 @@ import os
 import socket
 import ssl
 
+from flask_babel import gettext
+
 from .replies import StepFailed
 
 PLAINTEXT_SIGNS = ("wrong version number", "record layer failure", "packet length too long")
@@ -35,11 +37,12 @@ def describe_tls(sock):
     issuer = dict(item for rdn in cert.get("issuer", ()) for item in rdn)
     parts = [sock.version() or "TLS", (sock.cipher() or ("?",))[0]]
     if subject:
-        parts.append(f"certificate {subject.get('commonName', '?')}")
+        parts.append(gettext("certificate %(name)s", name=subject.get("commonName", "?")))
     if issuer:
-        parts.append(f"issued by {issuer.get('commonName') or issuer.get('organizationName', '?')}")
+        name = issuer.get("commonName") or issuer.get("organizationName", "?")
+        parts.append(gettext("issued by %(name)s", name=name))
     if cert.get("notAfter"):
-        parts.append(f"valid until {cert['notAfter']}")
+        parts.append(gettext("valid until %(date)s", date=cert["notAfter"]))
     return ", ".join(parts)
 
 

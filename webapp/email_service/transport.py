@@ -11,6 +11,9 @@ import ssl
 import time
 from dataclasses import dataclass, field
 
+from flask_babel import gettext
+
+from ..i18n import N_
 from .addresses import (
     address_refusal,
     connect_first,
@@ -30,6 +33,8 @@ QUIT_RESERVE = 0.3
 # How a failed connect step is reported, from what its attempts gave: the first that
 # applies. No attempt at all means the time was up before one could start.
 CONNECT_FAILURES = ("timeout", "refused")
+# How a connection attempt ended, as the step's detail says it (others: the system's words).
+OUTCOMES = {"timeout": N_("timeout"), "refused": N_("refused"), "connected": N_("connected")}
 
 
 @dataclass
@@ -100,7 +105,8 @@ class SmtpConversation:
         """The StepFailed for an exception raised during step ``name`` (None: not ours)."""
         timeout_kind = "auth_timeout" if name == "auth" else "timeout"
         if isinstance(exc, DeadlinePassed | TimeoutError):
-            return StepFailed(name, timeout_kind, detail="timed out", offered=self.offered)
+            detail = gettext("timed out")
+            return StepFailed(name, timeout_kind, detail=detail, offered=self.offered)
         if isinstance(exc, smtplib.SMTPNotSupportedError):
             kind = "starttls_missing" if name == "starttls" else "auth_unsupported"
             return StepFailed(name, kind, detail=str(exc), offered=self.offered)
@@ -136,7 +142,7 @@ class SmtpConversation:
                 if why is None:
                     allowed.append(address)
                 else:
-                    refusals.append(f"{address} is {why}")
+                    refusals.append(gettext("%(address)s is %(why)s", address=address, why=why))
             if not allowed:
                 raise StepFailed("resolve", "blocked_address", detail="; ".join(refusals))
             self.addresses = interleave(allowed)
@@ -148,14 +154,19 @@ class SmtpConversation:
         def action():
             self.left("connect")
             sock, attempts = connect_first(self.addresses, self.params.port, self.deadline)
-            tried = "; ".join(f"{address} {outcome}" for address, outcome in attempts)
+            tried = "; ".join(
+                f"{address} {gettext(OUTCOMES[outcome]) if outcome in OUTCOMES else outcome}"
+                for address, outcome in attempts
+            )
             if sock is None:
                 outcomes = {outcome for _, outcome in attempts} or {"timeout"}
                 kind = next((k for k in CONNECT_FAILURES if k in outcomes), "unreachable")
-                raise StepFailed("connect", kind, detail=f"tried {tried}")
+                raise StepFailed("connect", kind, detail=gettext("tried %(tried)s", tried=tried))
             self.sock, self.address = sock, attempts[-1][0]
             detail = f"{self.address}:{self.params.port}"
-            return (detail + f" (tried {tried})" if len(attempts) > 1 else detail), ""
+            if len(attempts) > 1:
+                detail += " " + gettext("(tried %(tried)s)", tried=tried)
+            return detail, ""
 
         self._run("connect", action)
 
@@ -194,10 +205,11 @@ class SmtpConversation:
                 kind = "no_greeting"
                 if self.params.security != "ssl" and self._speaks_tls():
                     kind = "expects_ssl"
-                raise StepFailed("greeting", kind, detail="no greeting from the server") from None
+                detail = gettext("no greeting from the server")
+                raise StepFailed("greeting", kind, detail=detail) from None
             self.smtp.deadline = self.deadline
             code, message = self.smtp.greeting
-            return f"EHLO name {helo}", f"{code} {reply_text(message)}"
+            return gettext("EHLO name %(name)s", name=helo), f"{code} {reply_text(message)}"
 
         self._run("greeting", action)
 
@@ -233,14 +245,17 @@ class SmtpConversation:
             reply = self._expect(step, code, message)
             self.offered = frozenset(k.upper() for k in self.smtp.esmtp_features)
             offered = " ".join(sorted(self.offered))
-            return f"offers {offered}" if offered else "no extensions offered", reply
+            if not offered:
+                return gettext("no extensions offered"), reply
+            return gettext("offers %(extensions)s", extensions=offered), reply
 
         self._run(step, action)
 
     def starttls(self):
         def action():
             if "STARTTLS" not in self.offered:
-                raise StepFailed("starttls", "starttls_missing", detail="STARTTLS not offered")
+                detail = gettext("STARTTLS not offered")
+                raise StepFailed("starttls", "starttls_missing", detail=detail)
             self.smtp.sock.settimeout(self.left("starttls"))  # bounds the handshake too
             code, message = self.smtp.starttls(context=self.context)
             self.offered = frozenset()  # nothing learned in plain text is kept
@@ -260,7 +275,13 @@ class SmtpConversation:
                 raise StepFailed("token", failure.kind, detail=failure.detail) from None
             self.access_token, self.rotated_refresh_token = token.access_token, token.refresh_token
             minutes = max(0, int((token.expires_at - time.time()) // 60))
-            return f"{client.provider} ({client.flow}): valid for {minutes} minutes", ""
+            detail = gettext(
+                "%(provider)s (%(flow)s): valid for %(minutes)s minutes",
+                provider=client.provider,
+                flow=client.flow,
+                minutes=minutes,
+            )
+            return detail, ""
 
         self._run("token", action)
 
@@ -290,7 +311,11 @@ class SmtpConversation:
             reply = f"{code} {reply_text(message)}"
             if code != 235:  # smtplib returns a 503 ("already authenticated") without raising
                 raise refusal("auth", code, message, self.offered)
-            return f"logged in as {self.params.login} ({mechanism})", reply
+            return gettext(
+                "logged in as %(login)s (%(mechanism)s)",
+                login=self.params.login,
+                mechanism=mechanism,
+            ), reply
 
         self._run("auth", action)
 
@@ -301,10 +326,14 @@ class SmtpConversation:
             kind = "auth_unsupported"
             if self.params.security == "none" and "STARTTLS" in self.offered:
                 kind = "encryption_required"
-            raise StepFailed("auth", kind, detail="AUTH not offered", offered=self.offered)
+            detail = gettext("AUTH not offered")
+            raise StepFailed("auth", kind, detail=detail, offered=self.offered)
         mechanism = next((m for m in wanted if m in mechanisms), None)
         if mechanism is None:
-            detail = f"offers only {' '.join(mechanisms) or 'no mechanism'}"
+            if mechanisms:
+                detail = gettext("offers only %(mechanisms)s", mechanisms=" ".join(mechanisms))
+            else:
+                detail = gettext("offers no mechanism")
             raise StepFailed("auth", "auth_unsupported", detail=detail, offered=self.offered)
         return mechanism
 
@@ -330,7 +359,10 @@ class SmtpConversation:
             raise failure from None
         if code != 235:
             raise refusal("auth", code, message, self.offered)
-        return f"logged in as {self.params.login} (XOAUTH2)", f"{code} {reply_text(message)}"
+        detail = gettext(
+            "logged in as %(login)s (%(mechanism)s)", login=self.params.login, mechanism="XOAUTH2"
+        )
+        return detail, f"{code} {reply_text(message)}"
 
     # -- composite operations ------------------------------------------------------
     def open(self):
@@ -384,7 +416,8 @@ class SmtpConversation:
         def data():
             self.left("data")
             code, message = self.smtp.data(message_bytes)
-            return f"{len(message_bytes)} bytes", self._expect("data", code, message)
+            size = gettext("%(count)s bytes", count=len(message_bytes))
+            return size, self._expect("data", code, message)
 
         try:
             self._run("mail_from", mail)
@@ -406,7 +439,7 @@ class SmtpConversation:
             code, message = self.smtp.mail(sender)
             reply = self._expect("mail_from", code, message)
             self.smtp.rset()
-            return f"{sender} (then RSET: nothing is sent)", reply
+            return gettext("%(sender)s (then RSET: nothing is sent)", sender=sender), reply
 
         self._run("mail_from", mail)
 

@@ -16,7 +16,13 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from ..database import is_postgresql
-from ..email_service import DeliveryBlocked, PasswordUnusable, load_settings, session_params
+from ..email_service import (
+    DeliveryBlocked,
+    PasswordUnusable,
+    load_settings,
+    session_params,
+    unusable_password,
+)
 from ..extensions import db
 from ..timeutil import utcnow
 from .messages import NotificationMessage, recipient_locales
@@ -202,12 +208,7 @@ class Worker:
         try:
             params = session_params(settings)
         except PasswordUnusable:
-            self.sender.hold(
-                ids,
-                None,
-                "The stored SMTP password cannot be used (it no longer decrypts, or it was "
-                "saved for other connection settings): enter it again.",
-            )
+            self.sender.hold(ids, None, unusable_password())
             return
         except DeliveryBlocked as blocked:
             if blocked.temporary:  # the sign-in service is down: try again in a while
