@@ -75,6 +75,17 @@ def chinese_site(app):
     return admin_client, member_client, _sample_arguments(app, admin, "card:42")
 
 
+def english_left(responses, english_words, marker='<html lang="zh-CN">'):
+    """``{name: English words}`` of the pages that still show some (each must be a page)."""
+    left = {}
+    for name, response in responses.items():
+        page = response.get_data(as_text=True)
+        assert marker in page, name
+        if words := english_words(page):
+            left[name] = sorted(set(words))
+    return left
+
+
 def test_every_page_is_chinese_for_an_administrator_and_a_member(app, chinese_site, english_words):
     admin_client, member_client, arguments = chinese_site
     paths = sorted(page_paths(app, arguments))
@@ -125,13 +136,7 @@ def test_refused_forms_flashes_and_errors_are_chinese(
         "not found": admin_client.get("/no-such-page"),
         "wrong method": admin_client.put("/account"),
     }  # fmt: skip
-    left = {}
-    for name, response in answers.items():
-        page = response.get_data(as_text=True)
-        assert "<html" in page, name
-        if words := english_words(page):
-            left[name] = sorted(set(words))
-    assert left == {}
+    assert english_left(answers, english_words, "<html") == {}
     errors = answers["new user, bad"].get_data(as_text=True)
     assert "请修正标出的字段" in errors and "两次输入的密码不一致" in errors
     email = answers["email, save with errors"].get_data(as_text=True)
@@ -170,13 +175,7 @@ def test_visitors_pages_follow_the_browser(app, chinese_site, english_words):
                                   data={"List-Unsubscribe": "One-Click"}),
         "403 page": visitor.get("/admin/users", headers=ZH, follow_redirects=True),
     }  # fmt: skip
-    left = {}
-    for name, response in pages.items():
-        page = response.get_data(as_text=True)
-        assert '<html lang="zh-CN">' in page, name
-        if words := english_words(page):
-            left[name] = sorted(set(words))
-    assert left == {}
+    assert english_left(pages, english_words) == {}
     assert "邮箱或密码不正确" in pages["failed login"].get_data(as_text=True)
 
 

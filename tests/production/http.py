@@ -2,6 +2,7 @@
 
 import http.cookiejar
 import json
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -70,5 +71,14 @@ class Browser:
         token = self.csrf(base_url=base_url)
         return self.request("POST", path, {"csrf_token": token, **data}, headers, base_url)
 
-    def login(self, email, password, base_url=None):
-        return self.post_form("/login", {"email": email, "password": password}, base_url=base_url)
+    def login(self, email, password, base_url=None, tries=4):
+        """Log in; a 503 (every password check busy) is tried again when the server says,
+        as a person pressing the button again would."""
+        data = {"email": email, "password": password}
+        response = self.post_form("/login", data, base_url=base_url)
+        for _ in range(tries - 1):
+            if response.status != 503:
+                break
+            time.sleep(float(response.headers.get("Retry-After") or 1))
+            response = self.post_form("/login", data, base_url=base_url)
+        return response
