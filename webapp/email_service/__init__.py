@@ -14,8 +14,9 @@ from .encryption import UndecryptableSecret
 from .hints import explain
 from .message import build_message, message_without_recipient
 from .models import PasswordNotBound, load_settings
+from .oauth_settings import DeliveryBlocked
 from .replies import StepFailed
-from .service import DeliveryBlocked, hold_delivery, session_params, unusable_password
+from .service import hold_delivery, session_params, unusable_password
 
 __all__ = [
     "DeliveryBlocked",

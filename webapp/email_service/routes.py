@@ -28,6 +28,7 @@ from .diagnosis import diagnose_connection
 from .forms import EmailSettingsForm
 from .hints import stored_wording
 from .models import load_settings
+from .oauth_settings import keep_rotated_refresh_token
 from .replies import STEP_LABELS
 
 # One budget for every outbound connection the web makes (Test, or Save's check).
@@ -141,7 +142,7 @@ def _check(row, values, trigger, test_email=None):
         test_locale=test_locale,
     )
     service.record_test(params, diagnosis, tested_stored and trigger == "test", trigger)
-    service.keep_rotated_refresh_token(params.oauth, diagnosis.refresh_token)
+    keep_rotated_refresh_token(params.oauth, diagnosis.refresh_token)
     db.session.commit()
     return diagnosis
 

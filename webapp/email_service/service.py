@@ -2,7 +2,6 @@
 
 from dataclasses import dataclass, field, fields
 
-from flask import current_app
 from flask_babel import force_locale, gettext
 from flask_babel import lazy_gettext as _l
 
@@ -11,10 +10,14 @@ from ..extensions import db
 from ..i18n import local_time
 from ..timeutil import utcnow
 from .encryption import UndecryptableSecret
-from .hints import Hint, explain, stored_wording
+from .hints import Hint, stored_wording
 from .models import PasswordNotBound, app_target, connection_target, load_settings
-from .oauth import TOKENS, TokenFailed, make_client
-from .replies import StepFailed
+from .oauth_settings import (
+    oauth_client,
+    oauth_errors,
+    oauth_secret_change,
+    oauth_session_params,
+)
 from .transport import SmtpParams
 
 FIELDS = (
@@ -47,22 +50,6 @@ PLAINTEXT = _l(
     "With security None the password crosses the network unencrypted. Choose SSL or TLS, "
     "or tick this box to confirm."
 )
-OAUTH_ERRORS = {
-    "secret": _l("Enter the client secret (its Value, not its Secret ID)."),
-    "secret_retype": _l(
-        "You changed the provider, tenant or client ID: enter the client secret again. A "
-        "stored secret is only ever sent for the app it was entered for."
-    ),
-    "secret_unreadable": _l(
-        "The stored client secret can no longer be decrypted (the encryption keys changed): "
-        "enter it again."
-    ),
-    "tenant": _l(
-        "Enter the Directory (tenant) ID, or your domain such as contoso.onmicrosoft.com."
-    ),
-    "client_id": _l("Enter the Application (client) ID of the app registration."),
-    "plaintext": _l("OAuth tokens are only sent encrypted: choose SSL or TLS."),
-}
 
 
 @dataclass(frozen=True)
@@ -115,29 +102,10 @@ def keeps_stored_password(row, values):
     return not values.password and not values.remove_password and row.has_password
 
 
-def _oauth_errors(row, values):
-    errors = {}
-    if values.auth_method == "microsoft" and not values.oauth_tenant:
-        errors["oauth_tenant"] = OAUTH_ERRORS["tenant"]
-    if not values.oauth_client_id:
-        errors["oauth_client_id"] = OAUTH_ERRORS["client_id"]
-    if not values.oauth_client_secret:
-        try:
-            if row.oauth_secret_for(values.app_target) is None:
-                errors["oauth_client_secret"] = OAUTH_ERRORS["secret"]
-        except PasswordNotBound:
-            errors["oauth_client_secret"] = OAUTH_ERRORS["secret_retype"]
-        except UndecryptableSecret:
-            errors["oauth_client_secret"] = OAUTH_ERRORS["secret_unreadable"]
-    if values.security == "none":
-        errors["security"] = OAUTH_ERRORS["plaintext"]
-    return errors
-
-
 def input_errors(row, values):
     """``{field: message}`` for rules that need the stored row: secret binding, plaintext."""
     if values.uses_oauth:
-        return _oauth_errors(row, values)  # no password is sent: its rules do not apply
+        return oauth_errors(row, values)  # no password is sent: its rules do not apply
     errors = {}
     keeps = keeps_stored_password(row, values)
     if values.password and values.remove_password:
@@ -162,40 +130,14 @@ def input_errors(row, values):
     return errors
 
 
-def _stored_refresh_token(row, target):
-    try:
-        return row.refresh_token_for(target)
-    except (PasswordNotBound, UndecryptableSecret):
-        return None  # issued to another app, or unreadable: sign in again
-
-
-def _oauth_client(row, method, tenant, client_id, flow, secret):
-    target = app_target(method, tenant, client_id)
-    refresh_token = _stored_refresh_token(row, target)
-    signed_in = row.oauth_signed_in_at.isoformat() if refresh_token else ""
-    return make_client(current_app.config, method, flow, tenant or "", client_id or "",
-                       secret, refresh_token, signed_in)  # fmt: skip
-
-
-def keep_rotated_refresh_token(client, new_token):
-    """Store the refresh token the provider gave in exchange for the stored one (Microsoft
-    retires the old one), if the stored sign-in is still the one it replaces."""
-    if not new_token or client is None or new_token == client.refresh_token:
-        return
-    row = load_settings(for_update=True)
-    target = app_target(client.provider, client.tenant, client.client_id)
-    if row.oauth_target == target and _stored_refresh_token(row, target) == client.refresh_token:
-        row.set_refresh_token(new_token, row.oauth_account, rotated=True)
-
-
 def connection_params(row, values):
     """The parameters a test or save connects with (call after ``input_errors`` is empty)."""
     host, port, security, _ = values.target
     login = values.login_name or values.sender_email
     if values.uses_oauth:
         secret = values.oauth_client_secret or row.oauth_secret_for(values.app_target)
-        client = _oauth_client(row, values.auth_method, values.oauth_tenant,
-                               values.oauth_client_id, values.oauth_flow, secret)  # fmt: skip
+        client = oauth_client(row, values.auth_method, values.oauth_tenant,
+                              values.oauth_client_id, values.oauth_flow, secret)  # fmt: skip
         return SmtpParams(values.smtp_host, port, security, login, oauth=client)
     password = values.password
     if not password and keeps_stored_password(row, values):
@@ -203,41 +145,14 @@ def connection_params(row, values):
     return SmtpParams(values.smtp_host, port, security, login, password or None)
 
 
-class DeliveryBlocked(Exception):
-    """The notifier cannot log in with the stored settings; ``reason`` (a ``Hint``) says why
-    in words, ``temporary`` whether trying again later may work (the sign-in service was
-    down)."""
-
-    def __init__(self, reason, temporary=False):
-        super().__init__(reason)
-        self.reason, self.temporary = reason, temporary
-
-
 def session_params(row):
     """The parameters the notifier sends with; PasswordNotBound or UndecryptableSecret, or
-    DeliveryBlocked when no OAuth token can be had.
-
-    An OAuth token comes from this process's cache, refreshed before it expires; a
-    refresh token the provider rotated is stored (the caller commits).
-    """
-    if not row.uses_oauth:
-        password = row.password_for(row.target)
-        return SmtpParams(row.smtp_host, row.smtp_port, row.security, row.effective_login,
-                          password)  # fmt: skip
-    secret = row.oauth_secret_for(row.oauth_target)
-    client = _oauth_client(row, row.auth_method, row.oauth_tenant, row.oauth_client_id,
-                           row.oauth_flow, secret)  # fmt: skip
-    params = SmtpParams(row.smtp_host, row.smtp_port, row.security, row.effective_login,
-                        oauth=client)  # fmt: skip
-    try:
-        token = TOKENS.get(client, current_app.config["SMTP_TIMEOUT"])
-    except TokenFailed as failure:
-        step = StepFailed("token", failure.kind, detail=failure.detail)
-        temporary = failure.kind in ("oauth_unreachable", "oauth_timeout")
-        raise DeliveryBlocked(explain(step, params), temporary) from None
-    keep_rotated_refresh_token(client, token.refresh_token)
-    params.access_token = token.access_token
-    return params
+    DeliveryBlocked when no OAuth token can be had (see ``oauth_session_params``)."""
+    if row.uses_oauth:
+        return oauth_session_params(row)
+    password = row.password_for(row.target)
+    return SmtpParams(row.smtp_host, row.smtp_port, row.security, row.effective_login,
+                      password)  # fmt: skip
 
 
 def tests_stored(row, values):
@@ -260,24 +175,6 @@ def check_version(row, submitted):
             when=local_time(row.updated_at, seconds=True, zone=True) or "?",
         )
     )
-
-
-def _oauth_secret_change(row, values):
-    """Apply the client secret and keep the refresh token only for the app it was issued
-    to; the audit markers, never the values."""
-    changes = {}
-    if values.uses_oauth and values.oauth_client_secret:
-        try:
-            same = row.oauth_secret_for(row.oauth_target) == values.oauth_client_secret
-        except (PasswordNotBound, UndecryptableSecret):
-            same = False
-        if not same:
-            changes["oauth_client_secret"] = secret_change(bool(row.oauth_secret_encrypted), True)
-            row.set_oauth_secret(values.oauth_client_secret)
-    if row.oauth_refresh_encrypted and _stored_refresh_token(row, row.oauth_target) is None:
-        row.set_refresh_token(None, None)
-        changes["oauth_refresh_token"] = secret_change(True, False)
-    return changes
 
 
 def _password_change(row, values, actor_email):
@@ -316,7 +213,7 @@ def save_settings(row, values, actor, verification, submitted_version):
     marker = _password_change(row, values, actor.email)
     if marker:
         changes["password"] = marker
-    changes.update(_oauth_secret_change(row, values))
+    changes.update(oauth_secret_change(row, values))
     changes["verification"] = [None, verification]
     row.version = (row.version or 0) + 1
     row.updated_at, row.updated_by = utcnow(), actor.email
