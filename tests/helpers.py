@@ -103,6 +103,16 @@ def add_user(app, email, password, role="member", name="", active=True):
 SECURITY_OF_MODE = {"plain": "none", "ssl": "ssl", "starttls": "tls"}
 
 
+def new_api_token(app, name="test-platform"):
+    """A fresh API token's plaintext, created as the CLI would."""
+    from webapp.notifier.tokens import create_token
+
+    with app.app_context():
+        _, plaintext = create_token(name, "system")
+        db.session.commit()
+    return plaintext
+
+
 def register_topic(app, name, title=None, kind="card", roles=(), users=()):
     """Register ``name`` in the topic catalogue (an empty audience: every user sees it)."""
     from webapp.notifier.topics import save_topic

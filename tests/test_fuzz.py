@@ -7,10 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from webapp.extensions import db
-from webapp.notifier.tokens import create_token
-
-from .helpers import settings_values
+from .helpers import new_api_token, settings_values
 
 
 def fuzz(examples):
@@ -68,10 +65,7 @@ def test_the_email_settings_form_never_fails(fuzz_client, data):
 
 @pytest.fixture
 def token(fuzz_app):
-    with fuzz_app.app_context():
-        _, plaintext = create_token("fuzz", "system")
-        db.session.commit()
-    return plaintext
+    return new_api_token(fuzz_app, "fuzz")
 
 
 NOTIFICATION = {"kind": "alert", "to": ["ops@example.com"], "subject": "s", "text": "t"}

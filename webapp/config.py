@@ -188,6 +188,9 @@ SETTINGS = (
     # argon2id parameters (RFC 9106 second recommendation); tests may lower them.
     Setting("ARGON2_PARAMS", {"time_cost": 3, "memory_cost": 65536, "parallelism": 4},
             "password hashing cost", env=False),
+    # Said for every app: Flask-Limiter otherwise keeps the last app's choice, so one app
+    # made with limits off (a test) turned them off for every app made after it.
+    Setting("RATELIMIT_ENABLED", True, "rate limits on (tests may turn them off)", env=False),
     Setting("RATELIMIT_HEADERS_ENABLED", True, "rate-limit headers on answers", env=False),
     Setting("RATELIMIT_STRATEGY", "fixed-window", "how limits count", env=False),
     Setting("AUDIT_PAGE_SIZE", 50, "events per audit page", env=False),

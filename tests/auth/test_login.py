@@ -89,6 +89,15 @@ def test_login_is_throttled_per_address(client, admin):
     assert "Too many attempts" in page and "Wait a minute" in page
 
 
+def test_an_app_without_limits_leaves_the_next_app_limited(make_app, admin):
+    make_app(RATELIMIT_ENABLED=False)  # as a test or a tool might make one
+    client = make_app().test_client()
+    for n in range(10):
+        post_form(client, "/login", {"email": f"x{n}@example.com", "password": "wrong"})
+    response = post_form(client, "/login", {"email": admin.email, "password": admin.password})
+    assert response.status_code == 429
+
+
 def test_cookie_flags(client, auth, admin):
     response = auth.login(admin.email, admin.password)
     cookie = response.headers["Set-Cookie"]

@@ -316,3 +316,20 @@ def test_the_secret_and_tokens_are_nowhere(oauth_app, admin_client, oauth_server
         seen.append(str(conn.execute(db.text("SELECT * FROM email_settings")).all()))
     for secret in secrets:
         assert not any(secret in text for text in seen), "a secret leaked"
+
+
+def test_a_secret_no_key_decrypts_asks_for_it_again(
+    oauth_app, admin_client, oauth_server, mail_server, make_smtp_app, admin
+):
+    from cryptography.fernet import Fernet
+
+    oauth_server.add_client(TENANT, CLIENT_ID, SECRET, mailbox=LOGIN)
+    save(admin_client, oauth_app, mail_server, oauth_flow="delegated", enabled=None)
+    rekeyed = make_smtp_app(SETTINGS_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
+                            OAUTH_MICROSOFT_AUTHORITY=oauth_server.base_url)  # fmt: skip
+    client = rekeyed.test_client()
+    post_form(client, "/login", {"email": admin.email, "password": admin.password})
+    page = post_form(client, "/admin/settings/email/oauth/start", {}, follow_redirects=True)
+    assert page.status_code == 200
+    assert "Save the settings with Microsoft 365 or Google" in page.get_data(as_text=True)
+    assert oauth_server.authorize_requests == []

@@ -2,8 +2,7 @@
 
 import pytest
 
-from webapp.extensions import db
-from webapp.notifier.tokens import create_token
+from ..helpers import new_api_token
 
 
 @pytest.fixture
@@ -15,7 +14,4 @@ def notifier_app(make_smtp_app):
 @pytest.fixture
 def api_token(notifier_app):
     """A fresh API token's plaintext."""
-    with notifier_app.app_context():
-        _, plaintext = create_token("test-platform", "system")
-        db.session.commit()
-    return plaintext
+    return new_api_token(notifier_app)

@@ -7,7 +7,7 @@ from webapp.extensions import db
 from webapp.notifier.models import ApiToken, Delivery, Subscription
 from webapp.notifier.tokens import revoke_token
 
-from ..helpers import add_user, audit_rows, register_topic
+from ..helpers import add_user, audit_rows, new_api_token, register_topic
 
 BODY = {
     "kind": "alert",
@@ -243,11 +243,7 @@ def test_bodies_that_once_gave_a_500_get_a_400_naming_the_field(
 
 def test_a_token_reads_only_the_notifications_it_queued(notifier_app, api_token):
     queued = post(notifier_app.test_client(), api_token, BODY).get_json()["id"]
-    with notifier_app.app_context():
-        from webapp.notifier.tokens import create_token
-
-        _, other = create_token("another-service", "system")
-        db.session.commit()
+    other = new_api_token(notifier_app, "another-service")
     client = notifier_app.test_client()
     mine = client.get(
         f"/api/v1/notifications/{queued}", headers={"Authorization": f"Bearer {api_token}"}
@@ -272,3 +268,16 @@ def test_unknown_tokens_from_one_address_are_throttled(make_smtp_app, api_token)
     assert other.status_code == 401
     valid = client.get("/api/v1/topics", headers={"Authorization": f"Bearer {api_token}"})
     assert valid.status_code == 200
+
+
+def test_guessing_tokens_at_healthz_spends_the_same_budget(make_smtp_app, api_token):
+    app = make_smtp_app(RATELIMIT_ENABLED=True)
+    client = app.test_client()
+    for n in range(20):  # /healthz shows its details to a valid token: guesses are counted
+        health = client.get("/healthz", headers={"Authorization": f"Bearer bin_guess{n}"})
+        assert health.get_json() == {"status": "ok"}
+    guess = client.get("/api/v1/topics", headers={"Authorization": "Bearer bin_guess"})
+    assert guess.status_code == 429
+    # Budget spent: a further guess at /healthz is not even looked up.
+    details = client.get("/healthz", headers={"Authorization": "Bearer bin_one_more"})
+    assert details.get_json() == {"status": "ok"}

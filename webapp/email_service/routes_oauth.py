@@ -9,6 +9,7 @@ from flask_babel import lazy_gettext as _l
 from ..audit.record import record_event, secret_change
 from ..auth import admin_view
 from ..extensions import db
+from .encryption import UndecryptableSecret
 from .hints import explain
 from .models import load_settings
 from .oauth import (
@@ -16,10 +17,10 @@ from .oauth import (
     TokenFailed,
     authorization_url,
     exchange_code,
-    make_client,
     poll_device_flow,
     start_device_flow,
 )
+from .oauth_settings import oauth_client
 from .replies import StepFailed
 from .routes import bp
 from .service import release_hold
@@ -50,12 +51,14 @@ def _stored_client():
     row = load_settings()
     if not row.uses_oauth or row.oauth_flow != "delegated" or not row.oauth_client_id:
         return row, None
-    secret = row.oauth_secret_for(row.oauth_target)
+    try:
+        secret = row.oauth_secret_for(row.oauth_target)
+    except UndecryptableSecret:  # the keys changed: the secret must be entered again
+        secret = None
     if not secret:
         return row, None
-    client = make_client(current_app.config, row.auth_method, row.oauth_flow, row.oauth_tenant,
-                         row.oauth_client_id, secret)  # fmt: skip
-    return row, client
+    return row, oauth_client(row, row.auth_method, row.oauth_tenant, row.oauth_client_id,
+                             row.oauth_flow, secret)  # fmt: skip
 
 
 def _redirect_uri():
@@ -77,7 +80,7 @@ def _failed(client, failure, row):
     return redirect(url_for("email_service.settings_page"))
 
 
-def _store(row, token):
+def _store(token):
     """Keep the refresh token (encrypted, bound to the app), audit it, lift a hold."""
     row = load_settings(for_update=True)
     had = bool(row.oauth_refresh_encrypted)
@@ -125,7 +128,7 @@ def oauth_callback():
                               pending["verifier"], current_app.config["SMTP_TIMEOUT"])  # fmt: skip
     except TokenFailed as failure:
         return _failed(client, failure, row)
-    return _store(row, token)
+    return _store(token)
 
 
 @bp.route("/oauth/device", methods=["POST"])
@@ -160,7 +163,7 @@ def oauth_device_check():
     if token is None:
         return _back("pending", "info", uri=pending["uri"])
     session.pop(PENDING, None)
-    return _store(row, token)
+    return _store(token)
 
 
 @bp.route("/oauth/sign-out", methods=["POST"])

@@ -1,7 +1,6 @@
 """The notification API: queue a notification, read its delivery status (bearer token)."""
 
 from flask import Blueprint, current_app, g, jsonify, request
-from limits import parse
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -12,15 +11,11 @@ from .api_schema import parse_notification
 from .attachments import total_too_large
 from .models import Delivery, Notification
 from .outbox import enqueue, find_by_key, recipient_count
-from .tokens import find_token
+from .tokens import TooManyUnknownTokens, presented_token
 from .topics import find_topic
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)  # bearer tokens, not cookies: nothing for a cross-site form to ride on
-
-
-# Guessing tokens: an address that presents this many unknown tokens waits a minute.
-UNKNOWN_TOKEN_BUDGET = parse("20 per minute")
 
 
 def _error(status, message, **extra):
@@ -56,15 +51,11 @@ def authenticate():
     """401 without a valid token, 403 with a revoked one, 429 after many unknown ones."""
     # Every body is capped, chunked ones included: Werkzeug stops reading past the limit.
     request.max_content_length = current_app.config["API_MAX_BODY"]
-    header = request.headers.get("Authorization", "")
-    scheme, _, presented = header.partition(" ")
-    token = find_token(presented.strip()) if scheme.lower() == "bearer" else None
+    try:
+        token = presented_token(request.headers.get("Authorization", ""), request.remote_addr)
+    except TooManyUnknownTokens:
+        return _error(429, "Too many unknown API tokens from this address; wait a minute.")
     if token is None:
-        address = request.remote_addr or ""
-        if limiter.enabled and not limiter.limiter.hit(
-            UNKNOWN_TOKEN_BUDGET, "unknown-token", address
-        ):
-            return _error(429, "Too many unknown API tokens from this address; wait a minute.")
         response = _error(401, "Send a valid API token: Authorization: Bearer <token>.")
         response[0].headers["WWW-Authenticate"] = 'Bearer realm="notifier"'
         return response

@@ -5,14 +5,19 @@ import hmac
 import re
 import secrets
 
+from flask import request
 from flask_babel import gettext
+from limits import parse
 
 from ..audit.record import record_event
-from ..extensions import db
+from ..extensions import db, limiter
 from ..timeutil import utcnow
 from .models import ApiToken
 
 PREFIX = "bin_"
+# Guessing tokens: an address that presents this many unknown ones waits a minute, wherever
+# it presents them (the API, or /healthz for its details).
+UNKNOWN_TOKEN_BUDGET = parse("20 per minute")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,63}$")
 
 
@@ -53,9 +58,28 @@ def revoke_token(row, actor):
         )
 
 
+class TooManyUnknownTokens(Exception):
+    """This address presented too many unknown tokens this minute."""
+
+
+def presented_token(header, address):
+    """The token row an ``Authorization: Bearer …`` header names (revoked ones included), or
+    None; TooManyUnknownTokens once ``address`` spent its budget of unknown ones."""
+    scheme, _, presented = header.partition(" ")
+    token = find_token(presented.strip()) if scheme.lower() == "bearer" else None
+    guessing = token is None and limiter.enabled
+    if guessing and not limiter.limiter.hit(UNKNOWN_TOKEN_BUDGET, "unknown-token", address or ""):
+        raise TooManyUnknownTokens
+    return token
+
+
 def live_token(plaintext):
-    """True for an API token that exists and is not revoked (``/healthz`` details)."""
-    token = find_token(plaintext)
+    """True for an API token that exists and is not revoked (``/healthz`` details); unknown
+    ones count against the address's budget, as at the API."""
+    try:
+        token = presented_token(f"Bearer {plaintext}", request.remote_addr)
+    except TooManyUnknownTokens:
+        return False
     return token is not None and token.revoked_at is None
 
 

@@ -12,7 +12,6 @@ from ..timeutil import utcnow
 from .models import SYSTEM_TOPICS, Topic, TopicAudience
 
 TOPIC_NAME = re.compile(r"[a-z0-9][a-z0-9:._-]{0,99}")
-TOPIC_RULE = "lower-case letters, digits and the characters : . _ - (at most 100)"
 
 
 def topic_name_problem(name):
