@@ -9,6 +9,7 @@ from ..audit.record import diff, record_event
 from ..auth.models import User
 from ..extensions import db
 from ..timeutil import utcnow
+from .labels import SYSTEM_TOPIC_TITLES
 from .models import SYSTEM_TOPICS, Topic, TopicAudience
 
 TOPIC_NAME = re.compile(r"[a-z0-9][a-z0-9:._-]{0,99}")
@@ -99,7 +100,8 @@ def _described(topic):
     }
 
 
-SYSTEM_TITLES = {"task-failures": "Task failures", "resource-alerts": "Server resource alerts"}
+# The stored (English) titles, as migration 0008 registers them.
+SYSTEM_TITLES = dict(SYSTEM_TOPIC_TITLES.keys())
 
 
 def ensure_system_topics():
